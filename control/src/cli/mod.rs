@@ -1,0 +1,30 @@
+//! The `edgewise` subcommands. Each module parses its own arguments and prints JSON to stdout.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod assign;
+
+/// Edgewise: edge-native A/B testing.
+#[derive(Debug, Parser)]
+#[command(name = "edgewise", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decide a visitor's variants from a snapshot file and print them as JSON.
+    Assign(Box<assign::AssignArgs>),
+    /// Check a snapshot file; prints errors and warnings, exits 1 on errors.
+    Validate(assign::ValidateArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Assign(args) => assign::assign(*args),
+        Command::Validate(args) => assign::validate(args),
+    }
+}

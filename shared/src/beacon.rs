@@ -1,0 +1,116 @@
+//! Exposure and conversion beacons: the wire types websites send and the control plane ingests.
+//!
+//! A browser sends a batch `{"events": [...]}` (or one bare event) with `navigator.sendBeacon`.
+//! The edge fills in what it knows from the request (unit id, device, persona, snapshot
+//! version, receive time) and forwards; the control plane validates each event on its own so a
+//! bad event is rejected by index and field without sinking the rest of the batch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceClass;
+
+/// Most events one batch may carry.
+pub const MAX_BATCH_EVENTS: usize = 1000;
+/// Longest id (event, unit, test, variant, metric, persona) accepted, in bytes.
+pub const MAX_ID_LEN: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Exposure,
+    Conversion,
+}
+
+/// One beacon event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Client-generated id; re-delivery of the same id is counted once.
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    #[serde(default)]
+    pub unit_id: String,
+    pub test: String,
+    pub variant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    /// When it happened, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Conversions: the metric key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Conversions of value metrics: the amount (finite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+/// A problem with one field of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Event {
+    /// Checks what can be checked without the snapshot: ids present and bounded, value finite,
+    /// conversions name a metric, exposures carry no value.
+    pub fn check_shape(&self) -> Result<(), FieldError> {
+        let err = |field, message: &str| {
+            Err(FieldError {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        for (field, v) in [
+            ("event_id", &self.event_id),
+            ("unit_id", &self.unit_id),
+            ("test", &self.test),
+            ("variant", &self.variant),
+        ] {
+            if v.is_empty() {
+                return err(field, "must not be empty");
+            }
+            if v.len() > MAX_ID_LEN {
+                return err(field, "is longer than 200 bytes");
+            }
+        }
+        if self.persona.as_ref().is_some_and(|p| p.len() > MAX_ID_LEN) {
+            return err("persona", "is longer than 200 bytes");
+        }
+        match (self.kind, &self.metric) {
+            (EventKind::Conversion, None) => return err("metric", "a conversion needs a metric"),
+            (EventKind::Conversion, Some(m)) if m.is_empty() || m.len() > MAX_ID_LEN => {
+                return err("metric", "must be 1–200 bytes")
+            }
+            (EventKind::Exposure, Some(_)) => return err("metric", "an exposure has no metric"),
+            _ => {}
+        }
+        match (self.kind, self.value) {
+            (EventKind::Exposure, Some(_)) => err("value", "an exposure has no value"),
+            (_, Some(v)) if !v.is_finite() => err("value", "must be a finite number"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The body of `POST /v1/events`: a batch, or one bare event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventBody {
+    Batch { events: Vec<Event> },
+    One(Event),
+}
+
+impl EventBody {
+    pub fn into_events(self) -> Vec<Event> {
+        match self {
+            EventBody::Batch { events } => events,
+            EventBody::One(e) => vec![e],
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Conditions for targeting and persona rules: `all` / `any` / `not` over attribute tests.
+//!
+//! Wire form (see `docs/snapshot.md`):
+//! `{"all": [c, …]}`, `{"any": [c, …]}`, `{"not": c}`, or a leaf
+//! `{"attr": NAME, "op": OP, "value": V}` with OP one of `eq ne in not_in gt gte lt lte regex
+//! prefix exists not_exists`. A missing attribute fails every op except `ne`, `not_in` and
+//! `not_exists`. Comparisons are exact (case-sensitive); numeric ops compare as numbers.
+//!
+//! [`Condition`] is the parsed wire shape; [`Cond`] is its compiled form (regexes built,
+//! numbers parsed, attributes resolved to [`Attr`]), evaluated against [`Facts`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::visitor::Facts;
+
+/// A condition as written in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Leaf {
+        attr: String,
+        op: String,
+        value: Option<Value>,
+    },
+}
+
+impl TryFrom<Value> for Condition {
+    type Error = String;
+
+    fn try_from(v: Value) -> Result<Self, String> {
+        let Value::Object(mut map) = v else {
+            return Err("a condition must be an object".into());
+        };
+        for group in ["all", "any"] {
+            if let Some(list) = map.remove(group) {
+                if !map.is_empty() {
+                    return Err(format!("`{group}` must be the only field of its object"));
+                }
+                let Value::Array(items) = list else {
+                    return Err(format!("`{group}` must be an array of conditions"));
+                };
+                let parsed = items
+                    .into_iter()
+                    .map(Condition::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(if group == "all" {
+                    Condition::All(parsed)
+                } else {
+                    Condition::Any(parsed)
+                });
+            }
+        }
+        if let Some(inner) = map.remove("not") {
+            if !map.is_empty() {
+                return Err("`not` must be the only field of its object".into());
+            }
+            return Ok(Condition::Not(Box::new(Condition::try_from(inner)?)));
+        }
+        let attr = match map.remove("attr") {
+            Some(Value::String(s)) => s,
+            Some(_) => return Err("`attr` must be a string".into()),
+            None => return Err("a condition needs `all`, `any`, `not` or `attr`".into()),
+        };
+        let op = match map.remove("op") {
+            Some(Value::String(s)) => s,
+            Some(_) => return Err(format!("`op` of attr `{attr}` must be a string")),
+            None => return Err(format!("attr `{attr}` needs an `op`")),
+        };
+        let value = map.remove("value");
+        if let Some(extra) = map.keys().next() {
+            return Err(format!("unknown field `{extra}` in condition on `{attr}`"));
+        }
+        Ok(Condition::Leaf { attr, op, value })
+    }
+}
+
+impl From<Condition> for Value {
+    fn from(c: Condition) -> Value {
+        match c {
+            Condition::All(v) => serde_json::json!({ "all": v }),
+            Condition::Any(v) => serde_json::json!({ "any": v }),
+            Condition::Not(c) => serde_json::json!({ "not": *c }),
+            Condition::Leaf { attr, op, value } => match value {
+                Some(value) => serde_json::json!({ "attr": attr, "op": op, "value": value }),
+                None => serde_json::json!({ "attr": attr, "op": op }),
+            },
+        }
+    }
+}
+
+/// What a leaf condition reads from the visitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    Device,
+    Country,
+    Url,
+    /// The URL's path, without query or fragment.
+    Path,
+    Referrer,
+    /// The referrer's host name.
+    ReferrerHost,
+    Persona,
+    LocalHour,
+    /// `query.NAME` (also `utm_source`, `utm_medium`, `utm_campaign`, `utm_term`,
+    /// `utm_content` directly): a parameter of the page URL.
+    Query(String),
+    /// Any other name: a caller-supplied attribute.
+    Custom(String),
+}
+
+impl Attr {
+    fn parse(name: &str) -> Attr {
+        match name {
+            "device" => Attr::Device,
+            "country" => Attr::Country,
+            "url" => Attr::Url,
+            "path" => Attr::Path,
+            "referrer" => Attr::Referrer,
+            "referrer_host" => Attr::ReferrerHost,
+            "persona" => Attr::Persona,
+            "local_hour" => Attr::LocalHour,
+            "utm_source" | "utm_medium" | "utm_campaign" | "utm_term" | "utm_content" => {
+                Attr::Query(name.to_owned())
+            }
+            _ => match name.strip_prefix("query.") {
+                Some(param) => Attr::Query(param.to_owned()),
+                None => Attr::Custom(name.to_owned()),
+            },
+        }
+    }
+}
+
+/// An attribute's value for one visitor.
+#[derive(Debug, Clone, Copy)]
+pub enum AttrValue<'a> {
+    Str(&'a str),
+    Num(f64),
+}
+
+impl AttrValue<'_> {
+    fn as_number(&self) -> Option<f64> {
+        match *self {
+            AttrValue::Num(n) => Some(n),
+            AttrValue::Str(s) => s.trim().parse().ok(),
+        }
+    }
+
+    fn equals(&self, expected: &Scalar) -> bool {
+        match *self {
+            AttrValue::Str(s) => s == expected.text,
+            AttrValue::Num(n) => expected.number == Some(n),
+        }
+    }
+}
+
+/// A condition value kept both as text and, where it parses, as a number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    text: String,
+    number: Option<f64>,
+}
+
+impl Scalar {
+    fn from_json(v: &Value) -> Option<Scalar> {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => return None,
+        };
+        let number = text.trim().parse().ok();
+        Some(Scalar { text, number })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cmp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// The test a leaf applies to its attribute.
+#[derive(Debug, Clone)]
+pub enum Test {
+    Eq(Scalar),
+    Ne(Scalar),
+    In(Vec<Scalar>),
+    NotIn(Vec<Scalar>),
+    Num(Cmp, f64),
+    Regex(regex_lite::Regex),
+    Prefix(String),
+    Exists,
+    NotExists,
+}
+
+/// A compiled condition, ready to evaluate.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Leaf(Attr, Test),
+}
+
+/// Why a condition does not compile, and where (a path such as `when.all[1].value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Cond {
+    /// Compiles `c`; `path` names it in errors.
+    pub fn compile(c: &Condition, path: &str) -> Result<Cond, ConditionError> {
+        let err = |p: String, m: String| ConditionError {
+            path: p,
+            message: m,
+        };
+        Ok(match c {
+            Condition::All(items) | Condition::Any(items) => {
+                let group = if matches!(c, Condition::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
+                let compiled = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| Cond::compile(item, &format!("{path}.{group}[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if group == "all" {
+                    Cond::All(compiled)
+                } else {
+                    Cond::Any(compiled)
+                }
+            }
+            Condition::Not(inner) => {
+                Cond::Not(Box::new(Cond::compile(inner, &format!("{path}.not"))?))
+            }
+            Condition::Leaf { attr, op, value } => {
+                let vpath = format!("{path}.value");
+                let scalar = || {
+                    value.as_ref().and_then(Scalar::from_json).ok_or_else(|| {
+                        err(
+                            vpath.clone(),
+                            format!("`{op}` needs a string or number value"),
+                        )
+                    })
+                };
+                let list = || match value {
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|v| {
+                            Scalar::from_json(v).ok_or_else(|| {
+                                err(
+                                    vpath.clone(),
+                                    "list items must be strings or numbers".into(),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>(),
+                    _ => Err(err(vpath.clone(), format!("`{op}` needs an array value"))),
+                };
+                let number = |cmp| {
+                    scalar()?
+                        .number
+                        .filter(|n: &f64| n.is_finite())
+                        .map(|n| Test::Num(cmp, n))
+                        .ok_or_else(|| err(vpath.clone(), format!("`{op}` needs a numeric value")))
+                };
+                let text = || match value {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    _ => Err(err(vpath.clone(), format!("`{op}` needs a string value"))),
+                };
+                let test = match op.as_str() {
+                    "eq" => Test::Eq(scalar()?),
+                    "ne" => Test::Ne(scalar()?),
+                    "in" => Test::In(list()?),
+                    "not_in" => Test::NotIn(list()?),
+                    "gt" => number(Cmp::Gt)?,
+                    "gte" => number(Cmp::Gte)?,
+                    "lt" => number(Cmp::Lt)?,
+                    "lte" => number(Cmp::Lte)?,
+                    "prefix" => Test::Prefix(text()?),
+                    "regex" => {
+                        let pattern = text()?;
+                        Test::Regex(
+                            regex_lite::Regex::new(&pattern)
+                                .map_err(|e| err(vpath.clone(), format!("invalid regex: {e}")))?,
+                        )
+                    }
+                    "exists" => Test::Exists,
+                    "not_exists" => Test::NotExists,
+                    other => {
+                        return Err(err(
+                            format!("{path}.op"),
+                            format!(
+                                "unknown op `{other}`; expected one of eq, ne, in, not_in, gt, \
+                                 gte, lt, lte, regex, prefix, exists, not_exists"
+                            ),
+                        ))
+                    }
+                };
+                Cond::Leaf(Attr::parse(attr), test)
+            }
+        })
+    }
+
+    /// Does the visitor described by `facts` satisfy this condition?
+    pub fn eval(&self, facts: &Facts<'_>) -> bool {
+        match self {
+            Cond::All(items) => items.iter().all(|c| c.eval(facts)),
+            Cond::Any(items) => items.iter().any(|c| c.eval(facts)),
+            Cond::Not(inner) => !inner.eval(facts),
+            Cond::Leaf(attr, test) => {
+                let value = facts.get(attr);
+                match (test, value) {
+                    (Test::Exists, v) => v.is_some(),
+                    (Test::NotExists, v) => v.is_none(),
+                    (Test::Ne(_) | Test::NotIn(_), None) => true,
+                    (_, None) => false,
+                    (Test::Eq(s), Some(v)) => v.equals(s),
+                    (Test::Ne(s), Some(v)) => !v.equals(s),
+                    (Test::In(list), Some(v)) => list.iter().any(|s| v.equals(s)),
+                    (Test::NotIn(list), Some(v)) => !list.iter().any(|s| v.equals(s)),
+                    (Test::Num(cmp, bound), Some(v)) => match v.as_number() {
+                        Some(n) => match cmp {
+                            Cmp::Gt => n > *bound,
+                            Cmp::Gte => n >= *bound,
+                            Cmp::Lt => n < *bound,
+                            Cmp::Lte => n <= *bound,
+                        },
+                        None => false,
+                    },
+                    (Test::Prefix(p), Some(AttrValue::Str(s))) => s.starts_with(p.as_str()),
+                    (Test::Regex(re), Some(AttrValue::Str(s))) => re.is_match(s),
+                    (Test::Prefix(_) | Test::Regex(_), Some(AttrValue::Num(n))) => match test {
+                        Test::Prefix(p) => n.to_string().starts_with(p.as_str()),
+                        Test::Regex(re) => re.is_match(&n.to_string()),
+                        _ => false,
+                    },
+                }
+            }
+        }
+    }
+}

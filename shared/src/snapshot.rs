@@ -1,0 +1,188 @@
+//! The wire snapshot: the JSON document the control plane publishes and the edge serves from.
+//!
+//! It is documented field by field in `docs/snapshot.md`, with `docs/example-snapshot.json`.
+//! Deserialising checks only shape; [`crate::compile`] checks meaning. Unknown fields are
+//! ignored so an older edge can read a newer control plane's additions within one
+//! `schema_version`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::condition::Condition;
+use crate::device::DeviceClass;
+
+/// The schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A complete, versioned configuration of every published test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    /// Monotonically increasing; the edge refuses a snapshot that is not newer than its own.
+    pub snapshot_version: u64,
+    /// Which bucketing algorithm decides buckets (see [`crate::hash`]).
+    pub hash_version: u32,
+    /// When the control plane produced it (RFC 3339); informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<String>,
+    #[serde(default)]
+    pub tests: Vec<TestDef>,
+    /// Mutual-exclusion layers; tests name one and own a slot of its bucket space.
+    #[serde(default)]
+    pub layers: Vec<LayerDef>,
+    /// A share of all visitors that sees no test at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutDef>,
+    /// Ordered persona rules: the first that matches names the visitor's persona.
+    #[serde(default)]
+    pub personas: Vec<PersonaDef>,
+    /// Origins allowed to call the edge from a browser (CORS).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// One experiment as the edge sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestDef {
+    pub key: String,
+    /// What bucketing hashes; defaults to `key`. Immutable once the test has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_id: Option<String>,
+    pub status: TestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_at: Option<String>,
+    /// Share of eligible traffic that enters the test, in `[0, 1]`.
+    #[serde(default = "full_coverage")]
+    pub coverage: f64,
+    /// 2 to 10 variants; the first is the control.
+    pub variants: Vec<VariantDef>,
+    #[serde(default)]
+    pub targeting: Targeting,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerSlot>,
+    #[serde(default)]
+    pub metrics: Vec<MetricDef>,
+}
+
+fn full_coverage() -> f64 {
+    1.0
+}
+
+/// Whether a published test assigns visitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStatus {
+    Running,
+    /// Everyone sees the control content; nobody is counted.
+    Paused,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantDef {
+    pub key: String,
+    /// Relative weight, `>= 0`; weights are normalised over the test.
+    pub weight: f64,
+    /// Arbitrary JSON the site renders for this variant.
+    #[serde(default)]
+    pub content: Value,
+    #[serde(default, skip_serializing_if = "Overrides::is_empty")]
+    pub overrides: Overrides,
+}
+
+/// Content patches (JSON merge patch, RFC 7386) applied over a variant's content.
+/// A persona patch applies after a device patch, so it wins where both set a field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overrides {
+    #[serde(default)]
+    pub device: BTreeMap<DeviceClass, Value>,
+    #[serde(default)]
+    pub persona: BTreeMap<String, Value>,
+}
+
+impl Overrides {
+    pub fn is_empty(&self) -> bool {
+        self.device.is_empty() && self.persona.is_empty()
+    }
+}
+
+/// Who is eligible. Empty lists mean "any"; all parts must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Targeting {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceClass>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personas: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
+}
+
+/// A test's slot in a layer: buckets `range[0]..range[1]` of the layer's own hash space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSlot {
+    pub key: String,
+    pub range: [u32; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerDef {
+    pub key: String,
+    /// Defaults to `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutDef {
+    /// Share of all visitors held out, in `[0, 1]`.
+    pub share: f64,
+    /// Defaults to `"edgewise-holdout"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_id: Option<String>,
+}
+
+pub const DEFAULT_HOLDOUT_HASH_ID: &str = "edgewise-holdout";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonaDef {
+    pub key: String,
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDef {
+    pub key: String,
+    pub kind: MetricKind,
+    #[serde(default = "secondary")]
+    pub role: MetricRole,
+}
+
+fn secondary() -> MetricRole {
+    MetricRole::Secondary
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// Did the unit convert at all (counted once per unit).
+    Binomial,
+    /// A value summed per unit, such as revenue.
+    Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricRole {
+    Primary,
+    Secondary,
+    Guardrail,
+}
+
+impl TestDef {
+    pub fn hash_id(&self) -> &str {
+        self.hash_id.as_deref().unwrap_or(&self.key)
+    }
+}

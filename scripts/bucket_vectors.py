@@ -35,6 +35,7 @@ CASES = [
     ("emoji-🚀-user", "launch-🎉"),
     ("Ωmega", "ΔΣ"),
     ("x" * 100, "long"),
+    ("y" * 300, "longer-than-the-stack-buffer"),
     ("tab\tand space", "odd id"),
     ("😀", ""),
     ("é", "é"),

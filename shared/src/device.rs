@@ -1,10 +1,12 @@
 //! Device class from the User-Agent: mobile, tablet, desktop or bot.
 //!
 //! A short ordered list of substring checks on the lower-cased User-Agent, tested against the
-//! table of real strings in `shared/tests/vectors/user_agents.json`. Order matters: crawlers
-//! first (many pretend to be phones), then tablets (Android tablets omit "mobile"), then phones.
-//! iPadOS Safari sends a desktop Mac User-Agent by default; a caller that knows better (the
-//! browser snippet can test for touch) passes the device class explicitly.
+//! table of real strings in `shared/tests/vectors/user_agents.json`. Order matters: scripts and
+//! crawlers first (many pretend to be phones), then tablets (iPad, Silk, "Tablet"), then phones,
+//! then Android without "Mobile", which is a tablet unless it is a TV. TVs and consoles count as
+//! desktop: big screen, no touch. iPadOS Safari sends a desktop Mac User-Agent by default; a
+//! caller that knows better (the browser snippet can test for touch) passes the device class
+//! explicitly.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,20 +42,29 @@ impl DeviceClass {
     }
 
     /// Classifies a User-Agent header. A missing or empty one is a script, hence a bot.
+    ///
+    /// On the hot path (once per request): one lower-case copy, then plain substring checks.
     pub fn from_user_agent(user_agent: &str) -> Self {
         let ua = user_agent.trim().to_ascii_lowercase();
-        if ua.is_empty() || BOT_MARKERS.iter().any(|m| ua.contains(m)) {
+        // Every browser and in-app web view starts with "Mozilla/" (Opera Mini's Presto UA with
+        // "Opera/"); anything else is a script, a tool or an app's own HTTP stack (curl, okhttp,
+        // Dalvik, link-preview fetchers), and so is an empty header.
+        if !(ua.starts_with("mozilla/") || ua.starts_with("opera")) || is_bot(&ua) {
             return Self::Bot;
         }
-        if is_tablet(&ua) {
+        if TABLET_MARKERS.iter().any(|m| ua.contains(m)) {
             return Self::Tablet;
         }
         if MOBILE_MARKERS.iter().any(|m| ua.contains(m)) {
             return Self::Mobile;
         }
-        // Anything that is not a browser at all (no Mozilla/Opera token) is a script or tool.
-        if !(ua.starts_with("mozilla/") || ua.starts_with("opera")) {
-            return Self::Bot;
+        if ua.contains("android") {
+            // Android phones say "Mobile" (caught above); tablets leave it out, and so do Android
+            // TVs, which are desktop like every other TV.
+            if TV_MARKERS.iter().any(|m| ua.contains(m)) {
+                return Self::Desktop;
+            }
+            return Self::Tablet;
         }
         Self::Desktop
     }
@@ -65,98 +76,65 @@ impl std::fmt::Display for DeviceClass {
     }
 }
 
+/// Crawler and tool markers beyond "bot", for User-Agents that start like a browser (HTTP
+/// libraries such as curl, okhttp or python-requests never do, so they need no marker). Kept
+/// specific: "DuckDuckGo/5", "YaBrowser", "Slack/" (the desktop app) and "BytedanceWebview"
+/// (TikTok's in-app browser) are people.
 const BOT_MARKERS: &[&str] = &[
-    "bot",
     "crawl",
     "spider",
     "slurp",
-    "scrape",
+    // A contact URL ("+http://www.bing.com/bingbot.htm", "+http://yandex.com/bots"): crawlers only.
+    "+http",
     "headless",
     "lighthouse",
+    "phantomjs",
+    "googleother",
+    "google-",
+    "-google",
     "facebookexternalhit",
     "facebookcatalog",
-    "meta-externalagent",
-    "embedly",
-    "preview",
-    "pingdom",
-    "uptime",
-    "monitor",
-    "python-",
-    "python/",
-    "curl/",
-    "wget/",
-    "go-http-client",
-    "okhttp",
-    "java/",
-    "apache-httpclient",
-    "node-fetch",
-    "axios/",
-    "postman",
-    "insomnia",
-    "httpie",
-    "libwww",
-    "phantomjs",
-    "selenium",
-    "puppeteer",
-    "playwright",
-    "ia_archiver",
-    "archive.org",
-    "feedfetcher",
-    "mediapartners-google",
-    "adsbot",
-    "google-inspectiontool",
-    "google-read-aloud",
-    "chrome-lighthouse",
-    "gptbot",
+    "meta-external",
     "chatgpt-user",
-    "claudebot",
-    "perplexity",
-    "bytespider",
-    "yandex",
-    "baiduspider",
-    "duckduckbot",
-    "applebot",
-    "whatsapp/",
-    "telegrambot",
-    "skypeuripreview",
-    "discordbot",
-    "slackbot",
-    "vkshare",
-    "qwantify",
-    "semrush",
-    "ahrefs",
-    "mj12",
-    "dotbot",
-    "petalbot",
-    "seznam",
-    "sogou",
+    "perplexity-user",
+    "claude-",
+    "preview",
+    "embedly",
+    "iframely",
+    "pingdom",
+    "monitor",
+    "synthetics",
+    "archive.org",
 ];
 
-const MOBILE_MARKERS: &[&str] = &[
-    "mobi",
-    "iphone",
-    "ipod",
-    "android",
-    "windows phone",
-    "blackberry",
-    "bb10",
-    "opera mini",
-    "kaios",
-    "webos",
-    "symbian",
-];
-
-fn is_tablet(ua: &str) -> bool {
-    if ua.contains("ipad") || ua.contains("tablet") || ua.contains("kindle") || ua.contains("silk/")
-    {
-        return true;
-    }
-    if ua.contains("playbook") || ua.contains("nexus 7") || ua.contains("nexus 9") {
-        return true;
-    }
-    // Android tablets leave out "Mobile"; Android phones carry it.
-    ua.contains("android") && !ua.contains("mobile")
+/// "bot" names most crawlers (Googlebot, bingbot, GPTBot, ClaudeBot, AhrefsBot, UptimeRobot...),
+/// but also the Cubot phone brand, whose model lands in WebView User-Agents.
+fn is_bot(ua: &str) -> bool {
+    ua.match_indices("bot")
+        .any(|(i, _)| !ua.get(..i).is_some_and(|before| before.ends_with("cu")))
+        || BOT_MARKERS.iter().any(|m| ua.contains(m))
 }
+
+/// iPad (in-app and mobile-site mode), Android tablets that say so (Firefox, HarmonyOS), Kindle
+/// e-readers and Amazon's Silk browser on Fire tablets.
+const TABLET_MARKERS: &[&str] = &["ipad", "tablet", "kindle", "silk/"];
+
+/// "mobi" covers "Mobile" (Android phones, every iOS web view's "Mobile/15E148", KaiOS). Opera
+/// Mini's Presto User-Agent names Android without "Mobile".
+const MOBILE_MARKERS: &[&str] = &["mobi", "iphone", "ipod", "opera mini"];
+
+/// Android-based TVs and streaming sticks, which omit "Mobile" like tablets.
+const TV_MARKERS: &[&str] = &[
+    "crkey",
+    "androidtv",
+    "android tv",
+    "googletv",
+    "google tv",
+    "smart-tv",
+    "smarttv",
+    "bravia",
+    "hbbtv",
+];
 
 #[cfg(test)]
 mod tests {

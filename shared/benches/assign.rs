@@ -5,7 +5,8 @@
 //! Run: `cargo bench -p edgewise-shared --bench assign`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgewise_shared::{CompiledSnapshot, Visitor};
+use edgewise_shared::hash::bucket;
+use edgewise_shared::{CompiledSnapshot, DeviceClass, Visitor};
 use serde_json::{json, Value};
 
 const UA: &str =
@@ -99,5 +100,20 @@ fn bench_assign(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_assign);
+/// The per-visitor and per-test pieces of one assignment.
+fn bench_parts(c: &mut Criterion) {
+    c.bench_function("parts/user_agent", |b| {
+        b.iter(|| DeviceClass::from_user_agent(std::hint::black_box(UA)))
+    });
+    c.bench_function("parts/bucket", |b| {
+        b.iter(|| {
+            bucket(
+                std::hint::black_box("3f2b8c1e-8d1a-4c1e-9b7e"),
+                "checkout-button",
+            )
+        })
+    });
+}
+
+criterion_group!(benches, bench_assign, bench_parts);
 criterion_main!(benches);

@@ -151,6 +151,36 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the aggregates (negative sums, impossible sums of squares, 1e300s), the output
+    /// has no NaN or infinity: serde_json would print those as `null`.
+    #[test]
+    fn no_input_produces_a_non_finite_number(
+        arms in proptest::collection::vec(
+            (0_u64..u64::MAX, -1e300_f64..1e300, 0.0_f64..1e300, proptest::bool::ANY),
+            2..5,
+        ),
+        alpha in 1e-12_f64..0.999,
+    ) {
+        let variants = arms
+            .iter()
+            .enumerate()
+            .map(|(i, &(n, sum, sum_squares, small))| {
+                // Half the arms realistic-sized, so refusals are not the only path exercised.
+                let (n, sum, sum_squares) =
+                    if small { (n % 1_000, sum % 1e4, sum_squares % 1e8) } else { (n, sum, sum_squares) };
+                VariantInput { name: format!("arm{i}"), n, sum: Some(sum), sum_squares: Some(sum_squares), ..VariantInput::default() }
+            })
+            .collect();
+        let input = AnalysisInput { alpha, ..means(variants) };
+        let out = run(&input);
+        let json = serde_json::to_string(&out).unwrap();
+        prop_assert!(!json.contains("null"), "{json}");
+    }
+}
+
 #[test]
 fn refusals_never_carry_numbers_and_serialise_as_error() {
     let out = run(&binomial(&[(500, 0), (500, 3)]));

@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bayesian::effect_test;
+use super::bayesian::effect_test_given_normal;
 use super::correction::{benjamini_hochberg, holm_bonferroni};
-use super::frequentist::{sequential_test, t_test};
+use super::frequentist::{sequential_test, t_tests};
+use super::special::norm_isf;
 use super::srm::srm_p_value;
 use super::statistic::{pair, Covariate, Moments};
 use super::{BayesEstimate, Difference, Estimate, Outcome, Prior};
@@ -241,6 +242,8 @@ pub fn analyze(input: &AnalysisInput) -> Result<AnalysisOutput, InputError> {
     let weights = input.expected_weights.as_deref().unwrap_or(&equal);
     let srm_p_value = srm_p_value(&units, weights);
     let control = arms[input.control_index];
+    // The normal quantile of the level is shared by every comparison: compute it once.
+    let z_half = norm_isf(0.5 * input.alpha);
     let mut comparisons = Vec::with_capacity(arms.len() - 1);
     for (i, arm) in arms.iter().enumerate() {
         if i == input.control_index {
@@ -258,11 +261,11 @@ pub fn analyze(input: &AnalysisInput) -> Result<AnalysisOutput, InputError> {
         };
         comparisons.push(Comparison {
             variant: input.variants[i].name.clone(),
-            frequentist: both(&|d| t_test(&a, &b, d, alpha)),
+            frequentist: t_tests(&a, &b, alpha, z_half),
             sequential: both(&|d| sequential_test(&a, &b, d, alpha, tuning)),
             bayesian: Effects {
-                relative: effect_test(&a, &b, Difference::Relative, alpha, prior),
-                absolute: effect_test(&a, &b, Difference::Absolute, alpha, prior),
+                relative: effect_test_given_normal(&a, &b, Difference::Relative, z_half, prior),
+                absolute: effect_test_given_normal(&a, &b, Difference::Absolute, z_half, prior),
             },
         });
     }

@@ -9,7 +9,7 @@
 //! σ(φ(z) + zΦ(z)), z = μ/σ, is the same quantity without the 0·∞ of far tails.
 
 use super::frequentist::{effect_variance, point_estimate};
-use super::special::{norm_cdf, norm_isf, norm_pdf, norm_sf};
+use super::special::{norm_isf, norm_pdf, norm_sf};
 use super::statistic::ArmStatistic;
 use super::{BayesEstimate, Difference, Outcome, Prior, Refusal};
 
@@ -18,6 +18,17 @@ pub fn effect_test(
     b: &ArmStatistic,
     difference: Difference,
     alpha: f64,
+    prior: Option<&Prior>,
+) -> Outcome<BayesEstimate> {
+    effect_test_given_normal(a, b, difference, norm_isf(0.5 * alpha), prior)
+}
+
+/// [`effect_test`] with `z_half = norm_isf(alpha / 2)` computed once by the caller.
+pub(crate) fn effect_test_given_normal(
+    a: &ArmStatistic,
+    b: &ArmStatistic,
+    difference: Difference,
+    z_half: f64,
     prior: Option<&Prior>,
 ) -> Outcome<BayesEstimate> {
     let control_mean = a.unadjusted_mean();
@@ -57,25 +68,23 @@ pub fn effect_test(
         }
     };
     let z = mean / std;
-    let tail = norm_isf(0.5 * alpha);
+    // One tail evaluation serves all three: s = P(Z > |z|) is accurate however small.
+    let s = norm_sf(z.abs());
+    let chance_to_win = if z >= 0.0 { 1.0 - s } else { s };
+    // E[max(Z − |z|, 0)] = φ(z) − |z|·s is the smaller expected loss; the other is |z| more,
+    // since E[max(X, 0)] − E[max(−X, 0)] = E[X].
+    let small = (norm_pdf(z) - z.abs() * s).max(0.0);
+    let large = small + z.abs();
+    let (risk_control, risk_variant) = if z >= 0.0 {
+        (large, small)
+    } else {
+        (small, large)
+    };
     Outcome::checked(BayesEstimate {
-        chance_to_win: norm_sf(-z),
-        ci: [mean - std * tail, mean + std * tail],
-        risk: [
-            std * expected_positive_part(z),
-            std * expected_positive_part(-z),
-        ],
+        chance_to_win,
+        ci: [mean - std * z_half, mean + std * z_half],
+        risk: [std * risk_control, std * risk_variant],
         estimate: mean,
         std_error: std,
     })
-}
-
-/// E[max(Z + z, 0)] for standard normal Z: φ(z) + zΦ(z), written so the cancelling terms are
-/// the small ones.
-fn expected_positive_part(z: f64) -> f64 {
-    if z <= 0.0 {
-        (norm_pdf(z) + z * norm_cdf(z)).max(0.0)
-    } else {
-        z + (norm_pdf(z) - z * norm_sf(z)).max(0.0)
-    }
 }

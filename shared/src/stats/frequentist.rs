@@ -8,9 +8,9 @@
 //! numerator). Formulas are in gbstats' order of operations so results agree to the last bits;
 //! only the t tail and quantile differ, being computed accurately (see [`super::special`]).
 
-use super::special::{t_isf, t_sf};
+use super::special::{t_isf, t_isf_given_normal, t_sf};
 use super::statistic::ArmStatistic;
-use super::{Difference, Estimate, Outcome, Refusal};
+use super::{Difference, Effects, Estimate, Outcome, Refusal};
 
 /// Point estimate and its variance, shared by every method. `None` plus a reason when gbstats
 /// refuses: a zero control mean (the lift is undefined) or a zero or negative variance (the
@@ -65,6 +65,39 @@ pub fn t_test(
     difference: Difference,
     alpha: f64,
 ) -> Outcome<Estimate> {
+    let critical = |df: f64| t_isf(0.5 * alpha, df);
+    t_test_with(a, b, difference, &critical)
+}
+
+/// Both effect types of the t-test, sharing the degrees of freedom and the critical value
+/// (the costly part); `z_half = norm_isf(alpha / 2)` is computed once per analysis.
+pub(crate) fn t_tests(
+    a: &ArmStatistic,
+    b: &ArmStatistic,
+    alpha: f64,
+    z_half: f64,
+) -> Effects<Estimate> {
+    let cached = std::cell::Cell::new(None);
+    let critical = |df: f64| match cached.get() {
+        Some(t) => t,
+        None => {
+            let t = t_isf_given_normal(0.5 * alpha, z_half, df);
+            cached.set(Some(t));
+            t
+        }
+    };
+    Effects {
+        relative: t_test_with(a, b, Difference::Relative, &critical),
+        absolute: t_test_with(a, b, Difference::Absolute, &critical),
+    }
+}
+
+fn t_test_with(
+    a: &ArmStatistic,
+    b: &ArmStatistic,
+    difference: Difference,
+    critical: &dyn Fn(f64) -> f64,
+) -> Outcome<Estimate> {
     let (estimate, variance) = match effect(a, b, difference) {
         Ok(v) => v,
         Err(reason) => return Outcome::refused(reason),
@@ -74,7 +107,7 @@ pub fn t_test(
     let z = estimate / se;
     // gbstats: 2 * (1 - t.cdf(|z|)); the tail keeps small p-values' digits.
     let p_value = (2.0 * t_sf(z.abs(), df)).min(1.0);
-    let width = t_isf(0.5 * alpha, df) * se;
+    let width = critical(df) * se;
     Outcome::checked(Estimate {
         estimate,
         ci: [estimate - width, estimate + width],

@@ -179,6 +179,12 @@ fn t_pdf(t: f64, df: f64) -> f64 {
 /// Student's t upper quantile: the t with P(T > t) = q, for 0 < q < 1. Newton's method on the
 /// accurate tail, kept inside a bracket (bisection when a step leaves it), so it always returns.
 pub fn t_isf(q: f64, df: f64) -> f64 {
+    t_isf_given_normal(q, norm_isf(q), df)
+}
+
+/// [`t_isf`] with the normal quantile `z = norm_isf(q)` already known (callers that ask for the
+/// same level many times compute it once).
+pub(crate) fn t_isf_given_normal(q: f64, z: f64, df: f64) -> f64 {
     if q.is_nan() || df.is_nan() || df <= 0.0 {
         return f64::NAN;
     }
@@ -194,11 +200,18 @@ pub fn t_isf(q: f64, df: f64) -> f64 {
     if q == 0.5 {
         return 0.0;
     }
-    // Cornish–Fisher start from the normal quantile; exact enough at large df to need one step.
-    let z = norm_isf(q);
-    let z3 = z * z * z;
-    let mut t =
-        z + (z3 + z) / (4.0 * df) + (5.0 * z3 * z * z + 16.0 * z3 + 3.0 * z) / (96.0 * df * df);
+    // Cornish–Fisher expansion (Abramowitz & Stegun 26.7.5) to 1/df⁴. Against mpmath it is
+    // within 1e-16 relative from 10,000 df for q >= 1e-6, so there it is the answer; elsewhere
+    // it starts Newton.
+    let z2 = z * z;
+    let g1 = (z2 + 1.0) * z / 4.0;
+    let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+    let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+    let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92_160.0;
+    let mut t = z + (g1 + (g2 + (g3 + g4 / df) / df) / df) / df;
+    if df >= 1e4 && q >= 1e-6 {
+        return t;
+    }
     let mut lo = 0.0_f64;
     let mut hi = t.max(1.0);
     let mut grow = 0;

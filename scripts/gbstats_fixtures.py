@@ -19,7 +19,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "shared", "tests", "vectors", "gbstats")
 VENV = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "edgewise", "gbstats-venv")
-REQUIREMENTS = ["gbstats==0.8.0", "mpmath", "statsmodels"]
+# Pinned to the versions the committed fixtures were generated with.
+REQUIREMENTS = ["gbstats==0.8.0", "scipy==1.17.1", "numpy==1.26.4", "mpmath==1.4.1", "statsmodels==0.15.0"]
 
 
 def ensure_dependencies():
@@ -40,7 +41,8 @@ def ensure_dependencies():
         subprocess.check_call([sys.executable, "-m", "venv", VENV])
     subprocess.check_call([py, "-m", "pip", "install", "-q", *REQUIREMENTS])
     env = dict(os.environ, EDGEWISE_FIXTURES_VENV="1")
-    os.execve(py, [py, os.path.abspath(__file__)], env)
+    # Re-run whichever script imported us (the fixtures or the benchmark), with its arguments.
+    os.execve(py, [py, os.path.abspath(sys.argv[0]), *sys.argv[1:]], env)
 
 
 ensure_dependencies()

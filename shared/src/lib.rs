@@ -23,6 +23,8 @@ pub mod content;
 pub mod device;
 pub mod hash;
 pub mod snapshot;
+#[cfg(feature = "stats")]
+pub mod stats;
 pub mod visitor;
 
 mod allocation;

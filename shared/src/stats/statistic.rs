@@ -1,0 +1,204 @@
+//! Per-arm sufficient statistics and their means and variances, exactly as gbstats 0.8.0 forms
+//! them (`gbstats/models/statistics.py`), operation for operation, so the float results agree.
+//!
+//! A binomial arm is `ProportionStatistic` (variance p(1−p), no n−1 correction); a mean arm is
+//! `SampleMeanStatistic` (sample variance with n−1). CUPED wraps either with a pre-exposure
+//! covariate (`RegressionAdjustedStatistic`): the adjusted mean is ȳ − θ·x̄, with one θ pooled
+//! over the two arms being compared, and the relative lift keeps the unadjusted control mean in
+//! its denominator.
+
+/// The post-exposure (metric) part of an arm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Moments {
+    /// Conversions out of `n`.
+    Proportion { n: f64, sum: f64 },
+    /// Sum and sum of squares of per-unit values.
+    Sample { n: f64, sum: f64, sum_squares: f64 },
+}
+
+impl Moments {
+    pub fn n(&self) -> f64 {
+        match *self {
+            Moments::Proportion { n, .. } | Moments::Sample { n, .. } => n,
+        }
+    }
+
+    pub fn sum(&self) -> f64 {
+        match *self {
+            Moments::Proportion { sum, .. } | Moments::Sample { sum, .. } => sum,
+        }
+    }
+
+    pub fn mean(&self) -> f64 {
+        let n = self.n();
+        if n == 0.0 {
+            return 0.0;
+        }
+        self.sum() / n
+    }
+
+    pub fn variance(&self) -> f64 {
+        match *self {
+            Moments::Proportion { .. } => {
+                let m = self.mean();
+                m * (1.0 - m)
+            }
+            Moments::Sample {
+                n,
+                sum,
+                sum_squares,
+            } => {
+                if n <= 1.0 {
+                    return 0.0;
+                }
+                (sum_squares - sum.powi(2) / n) / (n - 1.0)
+            }
+        }
+    }
+
+    /// The two arms pooled, as gbstats' `create_joint_statistic` does for θ.
+    fn joint(a: &Moments, b: &Moments, n: f64) -> Moments {
+        match (a, b) {
+            (Moments::Proportion { sum: sa, .. }, Moments::Proportion { sum: sb, .. }) => {
+                Moments::Proportion { n, sum: sa + sb }
+            }
+            _ => {
+                let (qa, qb) = (a.sum_squares(), b.sum_squares());
+                Moments::Sample {
+                    n,
+                    sum: a.sum() + b.sum(),
+                    sum_squares: qa + qb,
+                }
+            }
+        }
+    }
+
+    /// A proportion's sum of squares is its sum (values are 0 or 1).
+    fn sum_squares(&self) -> f64 {
+        match *self {
+            Moments::Proportion { sum, .. } => sum,
+            Moments::Sample { sum_squares, .. } => sum_squares,
+        }
+    }
+}
+
+/// A pre-exposure covariate for CUPED: its sums and the cross product with the metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Covariate {
+    pub sum: f64,
+    pub sum_squares: f64,
+    pub sum_product: f64,
+}
+
+/// One arm as the tests see it: plain, or regression-adjusted with a θ already chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmStatistic {
+    pub post: Moments,
+    /// The covariate's moments (always sample moments), the cross product and θ.
+    pub adjustment: Option<(Moments, f64, f64)>,
+}
+
+impl ArmStatistic {
+    pub fn plain(post: Moments) -> Self {
+        ArmStatistic {
+            post,
+            adjustment: None,
+        }
+    }
+
+    pub fn n(&self) -> f64 {
+        self.post.n()
+    }
+
+    pub fn mean(&self) -> f64 {
+        match self.adjustment {
+            None => self.post.mean(),
+            Some((pre, _, theta)) => self.post.mean() - theta * pre.mean(),
+        }
+    }
+
+    pub fn unadjusted_mean(&self) -> f64 {
+        self.post.mean()
+    }
+
+    pub fn variance(&self) -> f64 {
+        match self.adjustment {
+            None => self.post.variance(),
+            Some((pre, product, theta)) => {
+                let n = self.n();
+                if n <= 1.0 {
+                    return 0.0;
+                }
+                self.post.variance() + theta.powi(2) * pre.variance()
+                    - 2.0 * theta * covariance(n, self.post.sum(), pre.sum(), product)
+            }
+        }
+    }
+
+    /// gbstats refuses when either arm's variance is zero or negative.
+    pub fn has_zero_variance(&self) -> bool {
+        // Written so that a NaN from absurd inputs also counts as "no variance".
+        let v = self.variance();
+        v.is_nan() || v <= 0.0
+    }
+}
+
+fn covariance(n: f64, sum_x: f64, sum_y: f64, sum_product: f64) -> f64 {
+    if n <= 1.0 {
+        return 0.0;
+    }
+    (sum_product - sum_x * sum_y / n) / (n - 1.0)
+}
+
+/// Builds the pair of arm statistics a comparison uses. With covariates on both arms, θ is the
+/// pooled regression slope cov(y, x)/var(x) over both arms; when the pooled metric or covariate
+/// has no variance θ would be 0/0, and gbstats falls back to the unadjusted statistics.
+pub fn pair(
+    control: (Moments, Option<Covariate>),
+    variant: (Moments, Option<Covariate>),
+) -> (ArmStatistic, ArmStatistic) {
+    let (Some(ca), Some(cb)) = (control.1, variant.1) else {
+        return (
+            ArmStatistic::plain(control.0),
+            ArmStatistic::plain(variant.0),
+        );
+    };
+    let pre = |post: &Moments, c: &Covariate| Moments::Sample {
+        n: post.n(),
+        sum: c.sum,
+        sum_squares: c.sum_squares,
+    };
+    let (pre_a, pre_b) = (pre(&control.0, &ca), pre(&variant.0, &cb));
+    let n = control.0.n() + variant.0.n();
+    let joint_post = Moments::joint(&control.0, &variant.0, n);
+    let joint_pre = Moments::joint(&pre_a, &pre_b, n);
+    if joint_pre.variance() == 0.0 || joint_post.variance() == 0.0 {
+        return (
+            ArmStatistic::plain(control.0),
+            ArmStatistic::plain(variant.0),
+        );
+    }
+    let joint_cov = covariance(
+        n,
+        joint_post.sum(),
+        joint_pre.sum(),
+        ca.sum_product + cb.sum_product,
+    );
+    let theta = joint_cov / joint_pre.variance();
+    if theta == 0.0 {
+        return (
+            ArmStatistic::plain(control.0),
+            ArmStatistic::plain(variant.0),
+        );
+    }
+    (
+        ArmStatistic {
+            post: control.0,
+            adjustment: Some((pre_a, ca.sum_product, theta)),
+        },
+        ArmStatistic {
+            post: variant.0,
+            adjustment: Some((pre_b, cb.sum_product, theta)),
+        },
+    )
+}

@@ -1,0 +1,274 @@
+//! `GET /api/v1/tests/{key}/results`: the statistics for every metric of a test, overall and
+//! broken down by device class and by persona, each with its own SRM check.
+//!
+//! Pure: the handler loads the test and its incremental aggregates (never raw events) and this
+//! module turns them into [`edgewise_shared::stats::analyze`] inputs per segment. A method the
+//! statistics refuse comes back as `{"error": reason}` in place of its numbers.
+
+use std::collections::BTreeMap;
+
+use edgewise_shared::snapshot::{MetricKind, VariantDef};
+use edgewise_shared::stats::{
+    analyze, correction, AnalysisInput, AnalysisOutput, Correction, MetricType, Outcome,
+    VariantInput,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::db::events::{Aggregates, ExposureCell, MetricCell};
+use crate::model::TestSpec;
+
+/// SRM p-values below this raise an alert (GrowthBook's default threshold).
+pub const SRM_ALERT_P: f64 = 0.001;
+
+/// The persona label of units that had none.
+pub const NO_PERSONA: &str = "none";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResultsQuery {
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Adjust the overall fixed-horizon p-values across every variant × metric comparison.
+    #[serde(default)]
+    pub correction: Option<Correction>,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub test: String,
+    pub alpha: f64,
+    pub variants: Vec<VariantUnits>,
+    pub srm: Srm,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correction: Option<Correction>,
+    pub metrics: Vec<MetricResults>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantUnits {
+    pub key: String,
+    pub weight: f64,
+    /// Units exposed (and counted) in this variant.
+    pub units: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Srm {
+    pub p_value: f64,
+    pub alert: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricResults {
+    pub key: String,
+    pub kind: MetricKind,
+    pub role: edgewise_shared::snapshot::MetricRole,
+    pub overall: Segment,
+    pub by_device: BTreeMap<String, Segment>,
+    pub by_persona: BTreeMap<String, Segment>,
+}
+
+/// One segment's aggregates and analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub variants: Vec<VariantInput>,
+    #[serde(flatten)]
+    pub analysis: Analysis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Analysis {
+    Done(AnalysisOutput),
+    Refused { error: String },
+}
+
+/// Which cells a segment keeps.
+#[derive(Clone, Copy)]
+enum Filter<'a> {
+    All,
+    Device(&'a str),
+    Persona(&'a str),
+}
+
+impl Filter<'_> {
+    fn keeps(&self, device: &str, persona: &str) -> bool {
+        match *self {
+            Filter::All => true,
+            Filter::Device(d) => d == device,
+            Filter::Persona(p) => p == persona_label(persona),
+        }
+    }
+}
+
+fn persona_label(persona: &str) -> &str {
+    if persona.is_empty() {
+        NO_PERSONA
+    } else {
+        persona
+    }
+}
+
+pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Results {
+    let weights: Vec<f64> = spec.variants.iter().map(|v| v.weight).collect();
+    let units = exposed(&spec.variants, &agg.exposures, Filter::All);
+    let srm_p = edgewise_shared::stats::srm::srm_p_value(
+        &units.iter().map(|&u| u as f64).collect::<Vec<_>>(),
+        &weights,
+    );
+    let devices: Vec<&str> = distinct(agg.exposures.iter().map(|c| c.device.as_str()));
+    let personas: Vec<&str> = distinct(agg.exposures.iter().map(|c| persona_label(&c.persona)));
+    let mut metrics: Vec<MetricResults> = spec
+        .metrics
+        .iter()
+        .map(|m| {
+            let segment = |f: Filter<'_>| segment(spec, agg, &m.key, m.kind, f, query.alpha, &weights);
+            MetricResults {
+                key: m.key.clone(),
+                kind: m.kind,
+                role: m.role,
+                overall: segment(Filter::All),
+                by_device: devices
+                    .iter()
+                    .map(|d| ((*d).to_owned(), segment(Filter::Device(d))))
+                    .collect(),
+                by_persona: personas
+                    .iter()
+                    .map(|p| ((*p).to_owned(), segment(Filter::Persona(p))))
+                    .collect(),
+            }
+        })
+        .collect();
+    if let Some(method) = query.correction {
+        adjust(&mut metrics, method);
+    }
+    Results {
+        test: spec.key.clone(),
+        alpha: query.alpha,
+        variants: spec
+            .variants
+            .iter()
+            .zip(&units)
+            .map(|(v, &u)| VariantUnits {
+                key: v.key.clone(),
+                weight: v.weight,
+                units: u,
+            })
+            .collect(),
+        srm: Srm {
+            p_value: srm_p,
+            alert: srm_p < SRM_ALERT_P,
+        },
+        correction: query.correction,
+        metrics,
+    }
+}
+
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = items.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn exposed(variants: &[VariantDef], cells: &[ExposureCell], f: Filter<'_>) -> Vec<u64> {
+    variants
+        .iter()
+        .map(|v| {
+            cells
+                .iter()
+                .filter(|c| c.variant == v.key && f.keeps(&c.device, &c.persona))
+                .map(|c| u64::try_from(c.units).unwrap_or(0))
+                .sum()
+        })
+        .collect()
+}
+
+fn segment(
+    spec: &TestSpec,
+    agg: &Aggregates,
+    metric: &str,
+    kind: MetricKind,
+    f: Filter<'_>,
+    alpha: f64,
+    weights: &[f64],
+) -> Segment {
+    let units = exposed(&spec.variants, &agg.exposures, f);
+    let variants: Vec<VariantInput> = spec
+        .variants
+        .iter()
+        .zip(units)
+        .map(|(v, n)| {
+            let cells = agg.metrics.iter().filter(|c: &&MetricCell| {
+                c.metric == metric && c.variant == v.key && f.keeps(&c.device, &c.persona)
+            });
+            let (mut converted, mut sum, mut sum_sq) = (0u64, 0.0, 0.0);
+            for c in cells {
+                converted += u64::try_from(c.units).unwrap_or(0);
+                sum += c.sum;
+                sum_sq += c.sum_sq;
+            }
+            match kind {
+                MetricKind::Binomial => VariantInput {
+                    name: v.key.clone(),
+                    n,
+                    conversions: Some(converted.min(n)),
+                    ..VariantInput::default()
+                },
+                MetricKind::Value => VariantInput {
+                    name: v.key.clone(),
+                    n,
+                    sum: Some(sum),
+                    sum_squares: Some(sum_sq),
+                    ..VariantInput::default()
+                },
+            }
+        })
+        .collect();
+    let input = AnalysisInput {
+        metric_type: match kind {
+            MetricKind::Binomial => MetricType::Binomial,
+            MetricKind::Value => MetricType::Mean,
+        },
+        alpha,
+        expected_weights: Some(weights.to_vec()),
+        sequential_tuning_parameter: 5_000.0,
+        control_index: 0,
+        prior: None,
+        correction: None,
+        variants: variants.clone(),
+    };
+    let analysis = match analyze(&input) {
+        Ok(out) => Analysis::Done(out),
+        Err(e) => Analysis::Refused {
+            error: e.to_string(),
+        },
+    };
+    Segment { variants, analysis }
+}
+
+/// Adjusts every overall fixed-horizon relative p-value across variants × metrics.
+fn adjust(metrics: &mut [MetricResults], method: Correction) {
+    let mut slots: Vec<&mut Option<f64>> = Vec::new();
+    let mut raw = Vec::new();
+    for m in metrics.iter_mut() {
+        if let Analysis::Done(out) = &mut m.overall.analysis {
+            for c in &mut out.comparisons {
+                if let Outcome::Value(e) = &mut c.frequentist.relative {
+                    raw.push(e.p_value);
+                    slots.push(&mut e.p_value_adjusted);
+                }
+            }
+        }
+    }
+    let adjusted = match method {
+        Correction::HolmBonferroni => correction::holm_bonferroni(&raw),
+        Correction::BenjaminiHochberg => correction::benjamini_hochberg(&raw),
+    };
+    for (slot, p) in slots.into_iter().zip(adjusted) {
+        *slot = Some(p);
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests, run natively and on wasm32 under wasm-bindgen-test.

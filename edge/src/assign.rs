@@ -7,12 +7,15 @@
 
 use edgewise_shared::beacon::{Event, EventKind, MAX_ID_LEN};
 use edgewise_shared::timestamp::parse_rfc3339_ms;
-use edgewise_shared::{Assignment, CompiledSnapshot, Decision, DeviceClass, Visitor};
+use std::fmt::Write as _;
+
+use edgewise_shared::{Assignment, CompiledSnapshot, DeviceClass, Visitor};
 use serde::Serialize;
 
 use crate::config::{Config, CONSENT_COOKIE, PERSONA_COOKIE};
 use crate::cors;
 use crate::http::{Reply, RequestHead};
+use crate::render::{self, ContentCache};
 
 /// What the query string of `/v1/assign` says.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -209,21 +212,56 @@ fn cookie_header(cfg: &Config, value: &str, max_age_s: u64) -> String {
     c
 }
 
-/// The body of a `/v1/assign` answer: the engine's assignment plus how it was made.
-#[derive(Debug, Serialize)]
-pub struct AssignBody<'a> {
-    pub unit_id: &'a str,
-    pub snapshot_version: Option<u64>,
-    pub device: DeviceClass,
-    pub persona: Option<&'a str>,
-    pub decisions: &'a [Decision<'a>],
+/// What the `/v1/assign` body says besides the engine's assignment.
+#[derive(Debug, Clone, Copy)]
+struct BodyExtras {
     /// False while the worker has no snapshot: no decisions, everyone sees the site's default.
-    pub snapshot_loaded: bool,
-    pub consent: bool,
-    pub unit_source: UnitSource,
-    pub cookie_set: bool,
+    snapshot_loaded: bool,
+    consent: bool,
+    unit_source: UnitSource,
+    cookie_set: bool,
     /// Exposure events queued for this response (`expose=1`).
-    pub exposures_logged: usize,
+    exposures_logged: usize,
+}
+
+/// The body: the engine's assignment (as `edgewise assign` prints it) plus [`BodyExtras`].
+fn render_body(
+    a: &Assignment<'_>,
+    snapshot: Option<&CompiledSnapshot>,
+    extras: BodyExtras,
+    cache: &mut ContentCache,
+) -> String {
+    let mut out = String::with_capacity(256 + a.decisions.len() * 192);
+    out.push_str("{\"unit_id\":");
+    render::write_str(&mut out, &a.unit_id);
+    match snapshot {
+        Some(_) => {
+            let _ = write!(out, ",\"snapshot_version\":{}", a.snapshot_version);
+        }
+        None => out.push_str(",\"snapshot_version\":null"),
+    }
+    let _ = write!(out, ",\"device\":\"{}\",\"persona\":", a.device.as_str());
+    match &a.persona {
+        Some(p) => render::write_str(&mut out, p),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"decisions\":");
+    if let Some(s) = snapshot {
+        cache.bind(s);
+    }
+    render::write_decisions(&mut out, &a.decisions, cache);
+    let source = match extras.unit_source {
+        UnitSource::Site => "site",
+        UnitSource::Cookie => "cookie",
+        UnitSource::Minted => "minted",
+        UnitSource::Ephemeral => "ephemeral",
+    };
+    let _ = write!(
+        out,
+        ",\"snapshot_loaded\":{},\"consent\":{},\"unit_source\":\"{source}\",\"cookie_set\":{},\"exposures_logged\":{}}}",
+        extras.snapshot_loaded, extras.consent, extras.cookie_set, extras.exposures_logged
+    );
+    out
 }
 
 /// Everything `/v1/assign` produces: the reply and the exposure events to queue.
@@ -233,13 +271,15 @@ pub struct AssignOutcome {
     pub exposures: Vec<Event>,
 }
 
-/// Answers `/v1/assign`. `now_ms` is the clock; `mint` returns fresh random ids.
+/// Answers `/v1/assign`. `now_ms` is the clock; `mint` returns fresh random ids; `cache` keeps
+/// the serialised content of the snapshot's variants between requests.
 pub fn assign(
     snapshot: Option<&CompiledSnapshot>,
     head: &RequestHead<'_>,
     cfg: &Config,
     now_ms: i64,
     mint: &mut dyn FnMut() -> String,
+    cache: &mut ContentCache,
 ) -> AssignOutcome {
     let params = AssignParams::parse(head, cfg.test_mode);
     let now_ms = params.now_ms.unwrap_or(now_ms);
@@ -297,19 +337,15 @@ pub fn assign(
     } else {
         Vec::new()
     };
-    let body = AssignBody {
-        unit_id: &assignment.unit_id,
-        snapshot_version: snapshot.map(|_| assignment.snapshot_version),
-        device: assignment.device,
-        persona: assignment.persona.as_deref(),
-        decisions: &assignment.decisions,
+    let extras = BodyExtras {
         snapshot_loaded: snapshot.is_some(),
         consent,
         unit_source: identity.source,
         cookie_set: identity.source == UnitSource::Minted,
         exposures_logged: exposures.len(),
     };
-    let mut reply = Reply::json(200, &body);
+    let mut reply = Reply::json(200, &());
+    reply.body = render_body(&assignment, snapshot, extras, cache);
     reply
         .headers
         .extend(cors::allow_headers(snapshot, head.origin));

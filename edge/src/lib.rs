@@ -3,7 +3,8 @@
 //! A thin shell around `edgewise-shared`. The runtime-free modules do all the deciding and are
 //! tested natively and under wasm-bindgen-test: [`http`] holds the request facts and the
 //! [`Reply`](http::Reply) type, [`router`] maps method and path to a route, [`assign`] answers
-//! `GET /v1/assign` (identity cookie, consent, decisions, exposures), [`events`] validates
+//! `GET /v1/assign` (identity cookie, consent, decisions, exposures) and [`render`] writes its
+//! body, [`events`] validates
 //! beacons for `POST /v1/events`, [`admin`] checks pushed snapshots, [`cache`] is the isolate's
 //! snapshot cache, [`forward`] decides what happens to queued beacons, [`cors`] and [`config`]
 //! do what they say. The `runtime` module (wasm32 only) is the glue to the runtime: KV, the
@@ -24,6 +25,7 @@ pub mod cors;
 pub mod events;
 pub mod forward;
 pub mod http;
+pub mod render;
 pub mod router;
 
 #[cfg(target_arch = "wasm32")]

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::events::{self, BeaconContext};
 use crate::forward::{self, IngestReply, Outcome};
 use crate::http::{Reply, RequestHead};
+use crate::render::ContentCache;
 use crate::router::{route, Route};
 use crate::{assign, cors};
 
@@ -41,6 +42,7 @@ extern "C" {
 thread_local! {
     static CACHE: RefCell<SnapshotCache> = RefCell::new(SnapshotCache::default());
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+    static CONTENT: RefCell<ContentCache> = RefCell::new(ContentCache::default());
 }
 
 fn now_ms() -> i64 {
@@ -80,17 +82,34 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     let url = req.inner().url();
     let method = req.inner().method();
-    let h = |name: &str| req.headers().get(name).ok().flatten();
-    let (user_agent, cookie, referer, origin) =
-        (h("user-agent"), h("cookie"), h("referer"), h("origin"));
-    let (sec_gpc, persona, content_type, content_length, authorization) = (
-        h("sec-gpc"),
-        h("x-edgewise-persona"),
-        h("content-type"),
-        h("content-length"),
-        h("authorization"),
+    let route = route(&method, crate::http::split_target(&url).0);
+    // Each header read crosses into JS: read only what the route uses.
+    let visitor_facing = matches!(route, Route::Assign | Route::Events | Route::Preflight);
+    let h = |name: &str, wanted: bool| {
+        if wanted {
+            req.headers().get(name).ok().flatten()
+        } else {
+            None
+        }
+    };
+    let (user_agent, cookie, referer, origin, sec_gpc, persona) = (
+        h("user-agent", visitor_facing),
+        h("cookie", visitor_facing),
+        h("referer", route == Route::Assign),
+        h("origin", visitor_facing),
+        h("sec-gpc", route == Route::Assign),
+        h("x-edgewise-persona", visitor_facing),
     );
-    let country = req.cf().and_then(|cf| cf.country());
+    let (content_type, content_length, authorization) = (
+        h("content-type", route == Route::Events),
+        h("content-length", route == Route::Events),
+        h("authorization", route == Route::PutSnapshot),
+    );
+    let country = if route == Route::Assign {
+        req.cf().and_then(|cf| cf.country())
+    } else {
+        None
+    };
     let head = RequestHead {
         method: &method,
         url: &url,
@@ -107,10 +126,20 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     };
     let cfg = config(env);
     let now = now_ms();
-    match route(head.method, head.path()) {
+    match route {
         Route::Assign => {
             let snapshot = snapshot(env, &cfg, now).await;
-            let out = assign::assign(snapshot.as_deref(), &head, &cfg, now, &mut random_uuid);
+            let out = CONTENT.with(|c| {
+                let mut cache = c.borrow_mut();
+                assign::assign(
+                    snapshot.as_deref(),
+                    &head,
+                    &cfg,
+                    now,
+                    &mut random_uuid,
+                    &mut cache,
+                )
+            });
             if !out.exposures.is_empty() {
                 enqueue_in_background(env, ctx, out.exposures);
             }

@@ -11,6 +11,7 @@ use crate::assign::{
     assign, cookie, has_consent, identify, valid_cookie_id, AssignParams, UnitSource,
 };
 use crate::http::RequestHead;
+use crate::render::ContentCache;
 
 #[test]
 fn parses_every_parameter() {
@@ -169,7 +170,14 @@ fn reply_carries_decisions_cookie_and_cors() {
         origin: Some("https://shop.example"),
         ..get("https://edge.example/v1/assign?now=1795773600000")
     };
-    let out = assign(Some(&snapshot), &head, &test_cfg(), 0, &mut minter());
+    let out = assign(
+        Some(&snapshot),
+        &head,
+        &test_cfg(),
+        0,
+        &mut minter(),
+        &mut ContentCache::default(),
+    );
     assert_eq!(out.reply.status, 200);
     assert_eq!(out.reply.header("cache-control"), Some("private, no-store"));
     assert_eq!(
@@ -204,7 +212,14 @@ fn engine_inputs_come_from_headers_cf_and_parameters() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let reason = |head: &RequestHead<'_>, cfg: &crate::config::Config| {
-        let out = assign(Some(&snapshot), head, cfg, 0, &mut minter());
+        let out = assign(
+            Some(&snapshot),
+            head,
+            cfg,
+            0,
+            &mut minter(),
+            &mut ContentCache::default(),
+        );
         body(&out.reply)["decisions"][0]["reason"].clone()
     };
     let mut head = RequestHead {
@@ -242,7 +257,18 @@ fn engine_inputs_come_from_headers_cf_and_parameters() {
 fn persona_from_parameter_header_or_cookie() {
     let snapshot = example();
     let persona = |head: &RequestHead<'_>| {
-        body(&assign(Some(&snapshot), head, &cfg(), 0, &mut minter()).reply)["persona"].clone()
+        body(
+            &assign(
+                Some(&snapshot),
+                head,
+                &cfg(),
+                0,
+                &mut minter(),
+                &mut ContentCache::default(),
+            )
+            .reply,
+        )["persona"]
+            .clone()
     };
     let mut head = get("/v1/assign?unit=u");
     head.cookie = Some("edgewise_persona=BusinessOwner");
@@ -264,7 +290,14 @@ fn exposures_only_for_counted_decisions_with_consent() {
         user_agent: Some(IPHONE),
         ..get("/v1/assign?unit=visitor-3&expose=1&now=1795773600000&force.checkout-copy=urgency")
     };
-    let out = assign(Some(&snapshot), &head, &cfg, 0, &mut minter());
+    let out = assign(
+        Some(&snapshot),
+        &head,
+        &cfg,
+        0,
+        &mut minter(),
+        &mut ContentCache::default(),
+    );
     let b = body(&out.reply);
     let counted: Vec<_> = b["decisions"]
         .as_array()
@@ -293,9 +326,16 @@ fn exposures_only_for_counted_decisions_with_consent() {
         sec_gpc: Some("1"),
         ..head
     };
-    assert!(assign(Some(&snapshot), &no_consent, &cfg, 0, &mut minter())
-        .exposures
-        .is_empty());
+    assert!(assign(
+        Some(&snapshot),
+        &no_consent,
+        &cfg,
+        0,
+        &mut minter(),
+        &mut ContentCache::default()
+    )
+    .exposures
+    .is_empty());
 }
 
 #[test]
@@ -304,7 +344,14 @@ fn without_a_snapshot_the_answer_is_still_200() {
         origin: Some("https://shop.example"),
         ..get("/v1/assign?expose=1")
     };
-    let out = assign(None, &head, &cfg(), 0, &mut minter());
+    let out = assign(
+        None,
+        &head,
+        &cfg(),
+        0,
+        &mut minter(),
+        &mut ContentCache::default(),
+    );
     assert_eq!(out.reply.status, 200);
     assert!(out.exposures.is_empty());
     assert_eq!(out.reply.header("access-control-allow-origin"), None);
@@ -313,4 +360,70 @@ fn without_a_snapshot_the_answer_is_still_200() {
     assert_eq!(b["snapshot_version"], serde_json::Value::Null);
     assert_eq!(b["decisions"], json!([]));
     assert_eq!(b["device"], "desktop");
+}
+
+#[test]
+fn fast_body_equals_serde_rendering() {
+    let snapshot = example();
+    let mut cache = ContentCache::default();
+    let agents = [
+        super::DESKTOP,
+        IPHONE,
+        GOOGLEBOT,
+        "Mozilla/5.0 (iPad; CPU OS 17_5) Mobile",
+    ];
+    let refs = [
+        "",
+        "&ref=https%3A%2F%2Fnews.ycombinator.com%2F",
+        "&persona=Student%22Q",
+    ];
+    for i in 0..300 {
+        let url = format!(
+            "/v1/assign?unit=u{i}&url=https%3A%2F%2Fshop.example%2Fcheckout%3Fpromo%3Dstudent{}",
+            refs[i % refs.len()]
+        );
+        let head = RequestHead {
+            user_agent: Some(agents[i % agents.len()]),
+            ..get(&url)
+        };
+        let out = assign(Some(&snapshot), &head, &cfg(), 0, &mut minter(), &mut cache);
+        let fast = body(&out.reply);
+        let persona = fast["persona"].as_str().map(str::to_owned);
+        let visitor = edgewise_shared::Visitor {
+            unit_id: &format!("u{i}"),
+            user_agent: head.user_agent,
+            persona: persona.as_deref(),
+            url: Some("https://shop.example/checkout?promo=student"),
+            referrer: (i % refs.len() == 1).then_some("https://news.ycombinator.com/"),
+            ..Default::default()
+        };
+        let expected = serde_json::to_value(snapshot.assign(&visitor, 0)).unwrap_or_default();
+        for field in [
+            "unit_id",
+            "snapshot_version",
+            "device",
+            "persona",
+            "decisions",
+        ] {
+            assert_eq!(fast[field], expected[field], "{field} of visitor {i}");
+        }
+    }
+    // Another snapshot must not be served the first one's cached content.
+    let other = CompiledSnapshot::from_json(&super::EXAMPLE.replace("Ship experiments", "Other"))
+        .map(|(s, _)| s)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = get("/v1/assign?unit=u1");
+    let b = body(&assign(Some(&other), &head, &cfg(), 0, &mut minter(), &mut cache).reply);
+    let fresh = body(
+        &assign(
+            Some(&other),
+            &head,
+            &cfg(),
+            0,
+            &mut minter(),
+            &mut ContentCache::default(),
+        )
+        .reply,
+    );
+    assert_eq!(b, fresh);
 }

@@ -344,8 +344,7 @@ pub fn assign(
         cookie_set: identity.source == UnitSource::Minted,
         exposures_logged: exposures.len(),
     };
-    let mut reply = Reply::json(200, &());
-    reply.body = render_body(&assignment, snapshot, extras, cache);
+    let mut reply = Reply::json_text(200, render_body(&assignment, snapshot, extras, cache));
     reply
         .headers
         .extend(cors::allow_headers(snapshot, head.origin));

@@ -44,6 +44,11 @@ impl SnapshotCache {
             .is_none_or(|t| now_ms.saturating_sub(t) >= ttl_ms || now_ms < t)
     }
 
+    /// Restarts the TTL before a refresh, so concurrent requests do not all refresh.
+    pub fn start_check(&mut self, now_ms: i64) {
+        self.checked_at_ms = Some(now_ms);
+    }
+
     /// Records a check; `ok` false counts a failure but keeps the current snapshot.
     pub fn mark_checked(&mut self, now_ms: i64, ok: bool) {
         self.checked_at_ms = Some(now_ms);

@@ -131,6 +131,13 @@ impl Reply {
         }
     }
 
+    /// A JSON reply whose body is already written.
+    pub fn json_text(status: u16, body: String) -> Reply {
+        let mut reply = Reply::json(status, &());
+        reply.body = body;
+        reply
+    }
+
     /// The error shape every 4xx (and the rare 5xx) uses: `{"error": code, "message": text}`.
     pub fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
         Reply::json(

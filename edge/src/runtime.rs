@@ -14,7 +14,7 @@ use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
     console_error, console_log, console_warn, event, Context, Date, Env, Fetch, Headers,
     MessageBatch, MessageBuilder, MessageExt, Method, QueueContentType, QueueRetryOptionsBuilder,
-    Request, RequestInit, Response,
+    RawMessage, Request, RequestInit, Response,
 };
 
 use crate::admin::{self, StoredMeta, META_KEY, SNAPSHOT_KEY};
@@ -182,7 +182,7 @@ async fn snapshot(env: &Env, cfg: &Config, now: i64) -> Option<Rc<CompiledSnapsh
     if due {
         if have {
             // Others keep serving the current snapshot while this request refreshes it.
-            CACHE.with(|c| c.borrow_mut().mark_checked(now, true));
+            CACHE.with(|c| c.borrow_mut().start_check(now));
         }
         let ok = refresh(env).await;
         CACHE.with(|c| c.borrow_mut().mark_checked(now, ok));
@@ -340,22 +340,24 @@ fn enqueue_in_background(env: &Env, ctx: &Context, exposures: Vec<Event>) {
 #[event(queue)]
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let cfg = config(&env);
-    let messages = batch.messages()?;
-    let bodies: Vec<String> = messages.iter().map(|m| m.body().clone()).collect();
+    // Raw bodies: a message that is not our text (say, sent by hand) must not fail the batch.
+    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    let bodies: Vec<String> = messages
+        .iter()
+        .map(|m| m.body().as_string().unwrap_or_default())
+        .collect();
     let (groups, unreadable) = forward::group_messages(&bodies);
     for i in unreadable {
-        console_error!(
-            "edgewise: dropping unreadable queue message {}",
-            messages[i].id()
-        );
-        messages[i].ack();
+        if let Some(m) = messages.get(i) {
+            console_error!("edgewise: dropping unreadable queue message {}", m.id());
+            m.ack();
+        }
     }
     let key = secret(&env, "INGEST_KEY").unwrap_or_default();
     let now = now_ms();
     for group in groups {
         let outcome = post_events(&cfg, &key, &group.body).await;
-        for &i in &group.messages {
-            let m = &messages[i];
+        for m in group.messages.iter().filter_map(|&i| messages.get(i)) {
             match outcome {
                 Outcome::Ack | Outcome::Drop => m.ack(),
                 Outcome::Retry => {

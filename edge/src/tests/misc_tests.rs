@@ -85,6 +85,8 @@ fn cache_ttl_and_versions() {
     );
     assert_eq!(c.version(), Some(7));
     c.mark_checked(2_000, false);
+    c.start_check(2_500);
+    assert!(!c.needs_check(2_600, 30_000));
     c.mark_checked(3_000, false);
     let h = body(&c.health(63_000));
     assert_eq!(h["status"], "ok");

@@ -23,6 +23,7 @@ pub struct Worker {
     pub base: String,
     pub client: Client,
     log: PathBuf,
+    persist: PathBuf,
     _state: TempDir,
 }
 
@@ -34,6 +35,7 @@ impl Worker {
         let port = tools::free_port();
         let inspector = tools::free_port();
         let log = state.path().join("wrangler.log");
+        let persist = state.path().join("persist");
         let log_file = File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
         let err_file = log_file
             .try_clone()
@@ -45,7 +47,7 @@ impl Worker {
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector.to_string()])
             .arg("--persist-to")
-            .arg(state.path().join("persist"))
+            .arg(&persist)
             .args(["--log-level", "info"]);
         let base_vars = [
             ("EDGE_ADMIN_SECRET", ADMIN_SECRET),
@@ -75,6 +77,7 @@ impl Worker {
             base: format!("http://127.0.0.1:{port}"),
             client: Client::new(),
             log,
+            persist,
             _state: state,
         };
         worker.wait_ready();
@@ -114,6 +117,42 @@ impl Worker {
     /// Everything wrangler and the worker printed so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Writes `value` under `key` in the worker's local KV namespace behind its back, the way
+    /// a push handled by another location shows up in production.
+    pub fn kv_put(&self, key: &str, value: &str) {
+        let file = self
+            .persist
+            .with_extension(format!("value-{}", key.replace('/', "_")));
+        std::fs::write(&file, value).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+        let out = Command::new(tools::wrangler())
+            .args([
+                "kv",
+                "key",
+                "put",
+                "--binding",
+                "SNAPSHOTS",
+                "--local",
+                "--persist-to",
+            ])
+            .arg(&self.persist)
+            .arg("--config")
+            .arg(tools::root().join("wrangler.toml"))
+            .arg(key)
+            .arg("--path")
+            .arg(&file)
+            .current_dir(tools::root())
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .unwrap_or_else(|e| panic!("wrangler kv key put: {e}"));
+        assert!(
+            out.status.success(),
+            "wrangler kv key put {key} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `PUT /v1/admin/snapshot` with `secret`.

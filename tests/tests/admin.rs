@@ -1,6 +1,8 @@
 //! `PUT /v1/admin/snapshot` and `GET /v1/health` on the built worker: authentication,
 //! validation and the version rule (only newer snapshots are accepted).
 
+use std::time::{Duration, Instant};
+
 use edgewise_tests::gen;
 use edgewise_tests::worker::{Worker, ADMIN_SECRET};
 use serde_json::json;
@@ -70,4 +72,70 @@ fn snapshot_push_is_authenticated_validated_and_versioned() {
     // Unknown routes and methods are plain JSON errors.
     assert_eq!(worker.get("/nope", &[]).status, 404);
     assert_eq!(worker.get("/v1/admin/snapshot", &[]).status, 405);
+}
+
+/// What another location's push looks like to this isolate: KV changes underneath it. The
+/// worker must pick a newer snapshot up after its TTL, and keep the last good one when the
+/// stored snapshot does not compile.
+#[test]
+fn kv_changes_are_picked_up_after_the_ttl_and_bad_ones_ignored() {
+    let worker = Worker::start(&[("SNAPSHOT_TTL_SECONDS", "1")]);
+    assert_eq!(
+        worker
+            .push_snapshot(&gen::snapshot(3, 5, 1).to_string())
+            .status,
+        200
+    );
+    let health = || worker.get("/v1/health", &[]).json();
+    let wait_for = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let h = health();
+            if done(&h) {
+                return h;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {h}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+
+    worker.kv_put("snapshot/current", &gen::snapshot(4, 7, 2).to_string());
+    worker.kv_put("snapshot/meta", r#"{"version": 4, "stored_at_ms": 1000}"#);
+    let h = wait_for("version 4", &|h| h["snapshot_version"] == 4);
+    assert_eq!(h["tests"], 7);
+    assert_eq!(h["snapshot_stored_at"], "1970-01-01T00:00:01Z");
+
+    worker.kv_put(
+        "snapshot/current",
+        r#"{"schema_version": 1, "snapshot_version": 5"#,
+    );
+    worker.kv_put("snapshot/meta", r#"{"version": 5, "stored_at_ms": 2000}"#);
+    let h = wait_for("a failed refresh", &|h| {
+        h["refresh_failures"].as_u64() >= Some(1)
+    });
+    assert_eq!(h["snapshot_version"], 4, "the last good snapshot stays");
+    let a = worker
+        .get("/v1/assign?unit=u", &[("user-agent", gen::USER_AGENTS[0])])
+        .json();
+    assert_eq!(a["snapshot_version"], 4);
+    assert_eq!(a["decisions"].as_array().map(Vec::len), Some(7));
+
+    // A push repairs it; the stored version (5) is what a new one must beat.
+    assert_eq!(
+        worker
+            .push_snapshot(&gen::snapshot(5, 2, 3).to_string())
+            .status,
+        409
+    );
+    assert_eq!(
+        worker
+            .push_snapshot(&gen::snapshot(6, 2, 3).to_string())
+            .status,
+        200
+    );
+    let h = wait_for("version 6", &|h| h["snapshot_version"] == 6);
+    assert_eq!(h["refresh_failures"], 0);
 }

@@ -1,0 +1,33 @@
+//! Method and path to [`Route`].
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Assign,
+    Events,
+    PutSnapshot,
+    Health,
+    /// A CORS preflight for a browser-facing route.
+    Preflight,
+    MethodNotAllowed,
+    NotFound,
+}
+
+pub fn route(method: &str, path: &str) -> Route {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let browser_facing = matches!(path, "/v1/assign" | "/v1/events");
+    match (method, path) {
+        ("OPTIONS", _) if browser_facing => Route::Preflight,
+        ("GET" | "HEAD", "/v1/assign") => Route::Assign,
+        ("POST", "/v1/events") => Route::Events,
+        ("PUT", "/v1/admin/snapshot") => Route::PutSnapshot,
+        ("GET" | "HEAD", "/v1/health") => Route::Health,
+        (_, "/v1/assign" | "/v1/events" | "/v1/admin/snapshot" | "/v1/health") => {
+            Route::MethodNotAllowed
+        }
+        _ => Route::NotFound,
+    }
+}

@@ -1,0 +1,14 @@
+//! Harness for Edgewise's end-to-end tests and benchmarks.
+//!
+//! [`tools`] finds (and if needed builds) what the tests run: the release worker in
+//! `edge/build/`, the npm tooling and the `edgewise` CLI, failing loudly when something is
+//! missing; [`worker`] runs the built worker on workerd through `wrangler dev` in its own
+//! process group; [`receiver`] is a tiny HTTP server standing in for the control plane's
+//! ingestion endpoint; [`gen`] generates snapshots with many tests and mixed targeting (also used
+//! by `scripts/bench-edge` through the `gen-snapshot` binary); [`http`] is a small client.
+
+pub mod gen;
+pub mod http;
+pub mod receiver;
+pub mod tools;
+pub mod worker;

@@ -2,8 +2,6 @@
 # PostgreSQL. Source it; every function prints what it does and does nothing when done already.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WASM_BINDGEN_VERSION=0.2.130
-WORKER_BUILD_VERSION=0.8.7
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -13,30 +11,6 @@ ensure_rust() {
   if ! (cd "$ROOT" && rustup target list --installed | grep -q wasm32-unknown-unknown); then
     step "adding the wasm32-unknown-unknown target"
     (cd "$ROOT" && rustup target add wasm32-unknown-unknown)
-  fi
-}
-
-# wasm-bindgen-cli at exactly the version in Cargo.lock (wasm tests and the worker build need it).
-ensure_wasm_bindgen() {
-  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
-    step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3-4 minutes, once)"
-    # --locked fails to build this version here; its own lock file is stale.
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
-  fi
-}
-
-ensure_worker_build() {
-  if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
-    step "installing worker-build $WORKER_BUILD_VERSION (about 4-5 minutes, once)"
-    cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
-  fi
-}
-
-# npm packages from the committed lock file (wrangler, workerd, binaryen, playwright-core).
-ensure_npm() {
-  if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
-    step "installing npm packages"
-    (cd "$ROOT" && npm ci --no-audit --no-fund)
   fi
 }
 

@@ -131,6 +131,19 @@ impl Reply {
         }
     }
 
+    /// The browser snippet (`edge/static/sdk.js`): public, cacheable for an hour.
+    pub fn sdk() -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/javascript; charset=utf-8".into()),
+                ("cache-control", "public, max-age=3600".into()),
+                ("access-control-allow-origin", "*".into()),
+            ],
+            body: include_str!("../static/sdk.js").to_owned(),
+        }
+    }
+
     /// A JSON reply whose body is already written.
     pub fn json_text(status: u16, body: String) -> Reply {
         let mut reply = Reply::json(status, &());

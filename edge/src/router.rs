@@ -7,6 +7,8 @@ pub enum Route {
     Events,
     PutSnapshot,
     Health,
+    /// The browser snippet, `GET /v1/sdk.js`.
+    Sdk,
     /// A CORS preflight for a browser-facing route.
     Preflight,
     MethodNotAllowed,
@@ -25,7 +27,8 @@ pub fn route(method: &str, path: &str) -> Route {
         ("POST", "/v1/events") => Route::Events,
         ("PUT", "/v1/admin/snapshot") => Route::PutSnapshot,
         ("GET" | "HEAD", "/v1/health") => Route::Health,
-        (_, "/v1/assign" | "/v1/events" | "/v1/admin/snapshot" | "/v1/health") => {
+        ("GET" | "HEAD", "/v1/sdk.js") => Route::Sdk,
+        (_, "/v1/assign" | "/v1/events" | "/v1/admin/snapshot" | "/v1/health" | "/v1/sdk.js") => {
             Route::MethodNotAllowed
         }
         _ => Route::NotFound,

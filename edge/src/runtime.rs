@@ -161,6 +161,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
             snapshot(env, &cfg, now).await;
             CACHE.with(|c| c.borrow().health(now))
         }
+        Route::Sdk => Reply::sdk(),
         Route::Preflight => {
             let snapshot = snapshot(env, &cfg, now).await;
             cors::preflight(snapshot.as_deref(), &head)

@@ -31,6 +31,19 @@ fn routes() {
     assert_eq!(route("GET", "/v1/events"), Route::MethodNotAllowed);
     assert_eq!(route("GET", "/"), Route::NotFound);
     assert_eq!(route("GET", "/v2/assign"), Route::NotFound);
+    assert_eq!(route("GET", "/v1/sdk.js"), Route::Sdk);
+    assert_eq!(route("POST", "/v1/sdk.js"), Route::MethodNotAllowed);
+}
+
+#[test]
+fn the_sdk_is_small_javascript() {
+    let r = crate::http::Reply::sdk();
+    assert_eq!(r.status, 200);
+    assert!(r
+        .headers
+        .iter()
+        .any(|(k, v)| *k == "content-type" && v.starts_with("text/javascript")));
+    assert!(r.body.contains("sendBeacon") && r.body.contains("/v1/assign"));
 }
 
 #[test]

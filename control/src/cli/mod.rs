@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod assign;
+mod serve;
 
 /// Edgewise: edge-native A/B testing.
 #[derive(Debug, Parser)]
@@ -20,11 +21,26 @@ enum Command {
     Assign(Box<assign::AssignArgs>),
     /// Check a snapshot file; prints errors and warnings, exits 1 on errors.
     Validate(assign::ValidateArgs),
+    /// Run the control plane (admin API, ingestion, snapshot publishing).
+    Serve(Box<edgewise_control::config::ServeArgs>),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
+    /// Manage per-site ingestion keys.
+    #[command(subcommand)]
+    IngestKey(serve::IngestKeyCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(serve::AuditCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Assign(args) => assign::assign(*args),
         Command::Validate(args) => assign::validate(args),
+        Command::Serve(args) => serve::serve(*args),
+        Command::Token(cmd) => serve::token(cmd),
+        Command::IngestKey(cmd) => serve::ingest_key(cmd),
+        Command::Audit(cmd) => serve::audit(cmd),
     }
 }

@@ -263,7 +263,7 @@ pub async fn post_events(
     let mut attempt = 0;
     let applied = loop {
         let mut tx = state.db.writer.begin().await?;
-        match apply(&mut tx, &site, now, &ok).await {
+        match apply(&mut tx, state.db.dialect, &site, now, &ok).await {
             Ok(applied) => match tx.commit().await {
                 Ok(()) => break applied,
                 Err(e) if dialect::is_retryable(&e) && attempt < 5 => {}

@@ -59,6 +59,9 @@ CREATE TABLE audit (
     hash TEXT NOT NULL
 );
 
+-- Raw events: the idempotency record and the data a GDPR erasure removes. Deliberately no
+-- index on unit_id: every random-key index costs a page write per event at ingest, and an
+-- erasure (rare) can afford a scan. exposures and unit_metrics are found by key per test.
 CREATE TABLE events (
     event_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -74,7 +77,6 @@ CREATE TABLE events (
     site TEXT NOT NULL,
     received_at BIGINT NOT NULL
 );
-CREATE INDEX events_unit ON events (unit_id);
 
 -- A unit's first exposure to a test: fixes its variant, device and persona.
 CREATE TABLE exposures (
@@ -86,7 +88,6 @@ CREATE TABLE exposures (
     ts BIGINT NOT NULL,
     PRIMARY KEY (test, unit_id)
 );
-CREATE INDEX exposures_unit ON exposures (unit_id);
 
 -- Per unit and metric: counted conversions and the unit's summed value.
 CREATE TABLE unit_metrics (
@@ -97,7 +98,6 @@ CREATE TABLE unit_metrics (
     value DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (test, unit_id, metric)
 );
-CREATE INDEX unit_metrics_unit ON unit_metrics (unit_id);
 
 CREATE TABLE agg_exposures (
     test TEXT NOT NULL,

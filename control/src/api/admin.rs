@@ -56,13 +56,20 @@ async fn delete_unit(
     Path(unit_id): Path<String>,
 ) -> AppResult<Json<events::Deleted>> {
     let mut m = Mutation::begin(&state.db).await?;
-    let mut kinds = HashMap::new();
-    for t in tests::list(&mut m.tx, None).await? {
-        for metric in &t.spec.metrics {
-            kinds.insert((t.spec.key.clone(), metric.key.clone()), metric.kind);
-        }
-    }
-    let deleted = events::delete_unit(&mut m.tx, &unit_id, &kinds).await?;
+    let kinds: HashMap<_, HashMap<_, _>> = tests::list(&mut m.tx, None)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let metrics = t
+                .spec
+                .metrics
+                .iter()
+                .map(|m| (m.key.clone(), m.kind))
+                .collect();
+            (t.spec.key, metrics)
+        })
+        .collect();
+    let deleted = events::delete_unit(&mut m.tx, state.db.dialect, &unit_id, &kinds).await?;
     let after = serde_json::to_value(&deleted)?;
     let target = format!("unit:sha256:{}", sha256_hex(&unit_id));
     m.finish(&actor, "unit.delete", &target, None, Some(&after))

@@ -17,6 +17,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, FromRow, Row};
 
+use super::Dialect;
 use crate::error::AppResult;
 
 /// One validated event, ready to store.
@@ -46,8 +47,9 @@ pub struct Applied {
 /// Rows per multi-row statement; keeps parameters far below both engines' limits.
 const CHUNK: usize = 200;
 
-/// `($s+1, …, $s+cols), (…)` for `rows` rows.
-fn values(rows: usize, cols: usize) -> String {
+/// `($1, …, $cols), (…)` for `rows` rows; plain `?` on SQLite, whose parameter-name lookup is
+/// a linear scan per parameter and made numbered placeholders quadratic in batch size.
+fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -58,8 +60,13 @@ fn values(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         s.push(')');
     }
@@ -73,6 +80,7 @@ type ConvDelta = (i64, f64, bool);
 
 pub async fn apply(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     site: &str,
     received_at: i64,
     events: &[NewEvent],
@@ -84,13 +92,37 @@ pub async fn apply(
         .collect();
     uniq.sort_by(|a, b| a.event_id.cmp(&b.event_id));
 
+    // PostgreSQL: insert-if-absent tells us atomically, even across processes, which ids are
+    // new. SQLite has one writer, so looking first is just as exact and avoids streaming every
+    // inserted id back through the driver (a thread hand-off per row).
+    let returning = dialect == Dialect::Postgres;
+    let mut existing: HashSet<String> = HashSet::new();
+    if !returning {
+        for chunk in uniq.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT event_id FROM events WHERE event_id IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for e in chunk {
+                q = q.bind(&e.event_id);
+            }
+            existing.extend(q.fetch_all(&mut *conn).await?);
+        }
+    }
     let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
-    for chunk in uniq.chunks(CHUNK) {
+    let to_insert: Vec<&NewEvent> = uniq
+        .iter()
+        .copied()
+        .filter(|e| !existing.contains(&e.event_id))
+        .collect();
+    for chunk in to_insert.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
              persona, ts, snapshot_version, site, received_at) VALUES {} \
-             ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            values(chunk.len(), 13)
+             ON CONFLICT (event_id) DO NOTHING{}",
+            values(dialect, chunk.len(), 13),
+            if returning { " RETURNING event_id" } else { "" }
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for e in chunk {
@@ -112,7 +144,12 @@ pub async fn apply(
                 .bind(site)
                 .bind(received_at);
         }
-        inserted.extend(q.fetch_all(&mut *conn).await?);
+        if returning {
+            inserted.extend(q.fetch_all(&mut *conn).await?);
+        } else {
+            q.fetch_all(&mut *conn).await?;
+            inserted.extend(chunk.iter().map(|e| e.event_id.clone()));
+        }
     }
     let applied = Applied {
         accepted: inserted.len(),
@@ -137,11 +174,34 @@ pub async fn apply(
     }
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let exposures: Vec<&NewEvent> = first.into_values().collect();
+    let mut known: HashSet<(String, String)> = HashSet::new();
+    if !returning {
+        for chunk in exposures.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT test, unit_id FROM exposures WHERE (test, unit_id) IN (VALUES {})",
+                values(dialect, chunk.len(), 2)
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+            for e in chunk {
+                q = q.bind(&e.test).bind(&e.unit_id);
+            }
+            known.extend(q.fetch_all(&mut *conn).await?);
+        }
+    }
+    let exposures: Vec<&NewEvent> = exposures
+        .into_iter()
+        .filter(|e| !known.contains(&(e.test.clone(), e.unit_id.clone())))
+        .collect();
     for chunk in exposures.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES {} \
-             ON CONFLICT (test, unit_id) DO NOTHING RETURNING test, variant, device, persona",
-            values(chunk.len(), 6)
+             ON CONFLICT (test, unit_id) DO NOTHING{}",
+            values(dialect, chunk.len(), 6),
+            if returning {
+                " RETURNING test, variant, device, persona"
+            } else {
+                ""
+            }
         );
         let mut q = sqlx::query_as::<_, Cell>(&sql);
         for e in chunk {
@@ -153,7 +213,23 @@ pub async fn apply(
                 .bind(&e.persona)
                 .bind(e.ts);
         }
-        for cell in q.fetch_all(&mut *conn).await? {
+        let new_cells = if returning {
+            q.fetch_all(&mut *conn).await?
+        } else {
+            q.fetch_all(&mut *conn).await?;
+            chunk
+                .iter()
+                .map(|e| {
+                    (
+                        e.test.clone(),
+                        e.variant.clone(),
+                        e.device.clone(),
+                        e.persona.clone(),
+                    )
+                })
+                .collect()
+        };
+        for cell in new_cells {
             *agg_exp.entry(cell).or_default() += 1;
         }
     }
@@ -185,7 +261,7 @@ pub async fn apply(
             let sql = format!(
                 "SELECT test, unit_id, variant, device, persona FROM exposures \
                  WHERE (test, unit_id) IN (VALUES {})",
-                values(chunk.len(), 2)
+                values(dialect, chunk.len(), 2)
             );
             let mut q = sqlx::query_as::<_, (String, String, String, String, String)>(&sql);
             for (t, u) in chunk {
@@ -200,13 +276,32 @@ pub async fn apply(
             .filter(|((t, u, _), _)| exposed.contains_key(&(t.to_string(), u.to_string())))
             .collect();
         for chunk in counted.chunks(CHUNK) {
-            let sql = format!(
+            // Totals after the upsert: PostgreSQL returns them atomically; on SQLite (one
+            // writer) the totals before plus this batch's deltas are the same thing.
+            let mut before: HashMap<(String, String, String), (i64, f64)> = HashMap::new();
+            if !returning {
+                let sql = format!(
+                    "SELECT test, unit_id, metric, conversions, value FROM unit_metrics \
+                     WHERE (test, unit_id, metric) IN (VALUES {})",
+                    values(dialect, chunk.len(), 3)
+                );
+                let mut q = sqlx::query(&sql);
+                for (key, _) in chunk {
+                    q = q.bind(key.0).bind(key.1).bind(key.2);
+                }
+                for row in q.fetch_all(&mut *conn).await? {
+                    let (t, u, m, c, v) = unit_metric_row(&row)?;
+                    before.insert((t, u, m), (c, v));
+                }
+            }
+            let sql =
+                format!(
                 "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) VALUES {} \
                  ON CONFLICT (test, unit_id, metric) DO UPDATE SET \
                  conversions = unit_metrics.conversions + excluded.conversions, \
-                 value = unit_metrics.value + excluded.value \
-                 RETURNING test, unit_id, metric, conversions, value",
-                values(chunk.len(), 5)
+                 value = unit_metrics.value + excluded.value{}",
+                values(dialect, chunk.len(), 5),
+                if returning { " RETURNING test, unit_id, metric, conversions, value" } else { "" }
             );
             let mut q = sqlx::query(&sql);
             let mut delta: HashMap<ConvKey, ConvDelta> = HashMap::new();
@@ -214,8 +309,24 @@ pub async fn apply(
                 q = q.bind(key.0).bind(key.1).bind(key.2).bind(d.0).bind(d.1);
                 delta.insert(*key, *d);
             }
-            for row in q.fetch_all(&mut *conn).await? {
-                let (t, u, m, total, value) = unit_metric_row(&row)?;
+            let totals: Vec<(String, String, String, i64, f64)> = if returning {
+                q.fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(unit_metric_row)
+                    .collect::<Result<_, _>>()?
+            } else {
+                q.execute(&mut *conn).await?;
+                chunk
+                    .iter()
+                    .map(|((t, u, m), (k, dv, _))| {
+                        let key = (t.to_string(), u.to_string(), m.to_string());
+                        let (c, v) = before.get(&key).copied().unwrap_or((0, 0.0));
+                        (key.0, key.1, key.2, c + k, v + dv)
+                    })
+                    .collect()
+            };
+            for (t, u, m, total, value) in totals {
                 let Some(&(k, dv, is_value)) = delta.get(&(t.as_str(), u.as_str(), m.as_str()))
                 else {
                     continue;
@@ -242,7 +353,7 @@ pub async fn apply(
             }
         }
     }
-    add_aggregates(conn, &agg_exp, &agg_met).await?;
+    add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
     Ok(applied)
 }
 
@@ -259,6 +370,7 @@ fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), s
 /// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion).
 async fn add_aggregates(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     exp: &BTreeMap<Cell, i64>,
     met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
 ) -> AppResult<()> {
@@ -268,7 +380,7 @@ async fn add_aggregates(
             "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
              ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
              units = agg_exposures.units + excluded.units",
-            values(chunk.len(), 5)
+            values(dialect, chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
         for ((t, v, d, p), n) in chunk {
@@ -283,7 +395,7 @@ async fn add_aggregates(
              VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
              units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
              sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
-            values(chunk.len(), 8)
+            values(dialect, chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
         for (((t, v, d, p), m), (n, s, ss)) in chunk {
@@ -359,58 +471,72 @@ pub struct Deleted {
 }
 
 /// Removes a unit's events and per-unit state and subtracts its contribution from every
-/// aggregate. `kinds` maps (test, metric) to the metric's kind; binomial per-unit values are 1.
+/// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
+/// Per-unit rows are found by primary key, test by test; raw events by a scan (see the schema).
 pub async fn delete_unit(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     unit_id: &str,
-    kinds: &HashMap<(String, String), MetricKind>,
+    kinds: &HashMap<String, HashMap<String, MetricKind>>,
 ) -> AppResult<Deleted> {
-    let exps: Vec<Cell> =
-        sqlx::query_as("SELECT test, variant, device, persona FROM exposures WHERE unit_id = $1")
-            .bind(unit_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mets: Vec<(String, String, i64, f64)> = sqlx::query_as(
-        "SELECT test, metric, conversions, value FROM unit_metrics WHERE unit_id = $1",
-    )
-    .bind(unit_id)
-    .fetch_all(&mut *conn)
-    .await?;
     let mut agg_exp = BTreeMap::new();
-    let cells: HashMap<&str, &Cell> = exps.iter().map(|c| (c.0.as_str(), c)).collect();
-    for c in &exps {
-        agg_exp.insert(c.clone(), -1);
-    }
     let mut agg_met = BTreeMap::new();
-    for (test, metric, conversions, value) in &mets {
-        let Some(cell) = cells.get(test.as_str()) else {
-            continue;
-        };
-        if *conversions <= 0 {
-            continue;
-        }
-        let per_unit = match kinds.get(&(test.clone(), metric.clone())) {
-            Some(MetricKind::Value) => *value,
-            _ => 1.0,
-        };
-        agg_met.insert(
-            ((*cell).clone(), metric.clone()),
-            (-1, -per_unit, -per_unit * per_unit),
-        );
-    }
-    add_aggregates(conn, &agg_exp, &agg_met).await?;
     let mut deleted = Deleted::default();
-    for (table, slot) in [
-        ("events", &mut deleted.events),
-        ("exposures", &mut deleted.exposures),
-        ("unit_metrics", &mut deleted.metric_rows),
-    ] {
-        *slot = sqlx::query(&format!("DELETE FROM {table} WHERE unit_id = $1"))
+    let mut tests: Vec<&String> = kinds.keys().collect();
+    tests.sort();
+    for test in tests {
+        let cell: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2",
+        )
+        .bind(test)
+        .bind(unit_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((variant, device, persona)) = cell else {
+            continue;
+        };
+        let cell: Cell = (test.clone(), variant, device, persona);
+        agg_exp.insert(cell.clone(), -1);
+        let mets: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT metric, conversions, value FROM unit_metrics WHERE test = $1 AND unit_id = $2",
+        )
+        .bind(test)
+        .bind(unit_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (metric, conversions, value) in mets {
+            if conversions <= 0 {
+                continue;
+            }
+            let per_unit = match kinds[test].get(&metric) {
+                Some(MetricKind::Value) => value,
+                _ => 1.0,
+            };
+            agg_met.insert(
+                (cell.clone(), metric),
+                (-1, -per_unit, -per_unit * per_unit),
+            );
+        }
+        for (table, slot) in [
+            ("exposures", &mut deleted.exposures),
+            ("unit_metrics", &mut deleted.metric_rows),
+        ] {
+            *slot += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
+            ))
+            .bind(test)
             .bind(unit_id)
             .execute(&mut *conn)
             .await?
             .rows_affected();
+        }
     }
+    add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
+    deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
+        .bind(unit_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     Ok(deleted)
 }
 
@@ -425,6 +551,8 @@ pub async fn count_events(conn: &mut AnyConnection) -> AppResult<i64> {
 mod tests {
     #[test]
     fn values_numbers_placeholders_row_by_row() {
-        assert_eq!(super::values(2, 2), "($1,$2),($3,$4)");
+        use super::Dialect;
+        assert_eq!(super::values(Dialect::Postgres, 2, 2), "($1,$2),($3,$4)");
+        assert_eq!(super::values(Dialect::Sqlite, 1, 2), "(?,?)");
     }
 }

@@ -165,7 +165,13 @@ pub fn parse_batch(body: &[u8]) -> AppResult<(Vec<(usize, Event)>, Vec<Rejection
             Some(serde_json::Value::Array(items)) => items,
             _ => return Err(AppError::invalid("events", "must be an array")),
         },
-        one => vec![one],
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => {
+            return Err(AppError::invalid(
+                "",
+                "expected {\"events\": [...]} or one event object",
+            ))
+        }
     };
     let mut ok = Vec::new();
     let mut rejected = Vec::new();

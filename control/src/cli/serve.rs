@@ -24,7 +24,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
     }
     runtime()?.block_on(async {
         let app = App::build(&args).await?;

@@ -84,7 +84,7 @@ pub async fn open(
                 })
                 .connect_with(AnyConnectOptions::from_str(&format!("{base}?mode=ro"))?)
                 .await?;
-            spawn_checkpointer(&base, writer.clone())?;
+            spawn_checkpointer(base, writer.clone())?;
             Ok((writer, reader))
         }
     }

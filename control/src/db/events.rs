@@ -135,12 +135,15 @@ pub async fn apply(
                 .bind(&e.unit_id)
                 .bind(&e.test)
                 .bind(&e.variant)
-                .bind(e.metric.as_deref())
-                .bind(e.value)
+                // No NULL binds in multi-row statements: through sqlx's Any driver a NULL is
+                // declared untyped, and PostgreSQL's cached statement then rejects a later
+                // float in the same slot. Absent values are stored as '' and 0.
+                .bind(e.metric.as_deref().unwrap_or(""))
+                .bind(e.value.unwrap_or(0.0))
                 .bind(&e.device)
                 .bind(&e.persona)
                 .bind(e.ts)
-                .bind(e.snapshot_version)
+                .bind(e.snapshot_version.unwrap_or(0))
                 .bind(site)
                 .bind(received_at);
         }

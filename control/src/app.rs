@@ -16,8 +16,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::api;
 use crate::config::ServeArgs;
-use crate::db::Db;
+use crate::db::{Db, Dialect};
 use crate::ingest::{self, Catalog, Limits};
+use crate::writer::Writer;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -26,12 +27,17 @@ pub struct AppState {
     pub limits: Limits,
     /// Wakes the publisher after a new snapshot version.
     pub publish: Arc<Notify>,
+    /// SQLite's group-commit writer; PostgreSQL ingests on the request's own connection.
+    pub writer: Option<Writer>,
 }
 
 impl AppState {
+    /// Needs a running tokio runtime (it spawns the SQLite writer).
     pub fn new(db: Db, config: &ServeArgs) -> Self {
         let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let writer = (db.dialect == Dialect::Sqlite).then(|| Writer::spawn(db.clone()));
         AppState {
+            writer,
             db,
             catalog: Arc::new(RwLock::new(Arc::new(Catalog {
                 version: -1,

@@ -266,28 +266,40 @@ pub async fn post_events(
     }
     rejected.append(&mut invalid);
     rejected.sort_by_key(|r| r.index);
-    let mut attempt = 0;
-    let applied = loop {
-        let mut tx = state.db.writer.begin().await?;
-        match apply(&mut tx, state.db.dialect, &site, now, &ok).await {
-            Ok(applied) => match tx.commit().await {
-                Ok(()) => break applied,
-                Err(e) if dialect::is_retryable(&e) && attempt < 5 => {}
-                Err(e) => return Err(e.into()),
-            },
-            Err(AppError::Db(e)) if dialect::is_retryable(&e) && attempt < 5 => {
-                drop(tx);
-            }
-            Err(e) => return Err(e),
-        }
-        attempt += 1;
-        tracing::debug!(attempt, "retrying ingest transaction");
+    let applied = match &state.writer {
+        Some(writer) => writer.submit(&site, now, ok).await?,
+        None => apply_with_retry(&state, &site, now, &ok).await?,
     };
     Ok(Json(IngestResponse {
         accepted: applied.accepted,
         duplicates: applied.duplicates,
         rejected,
     }))
+}
+
+/// PostgreSQL: one transaction per request, rerun on deadlock or serialization failure
+/// (concurrent processes touching the same rows).
+async fn apply_with_retry(
+    state: &AppState,
+    site: &str,
+    now: i64,
+    events: &[NewEvent],
+) -> AppResult<crate::db::events::Applied> {
+    let mut attempt = 0;
+    loop {
+        let mut tx = state.db.writer.begin().await?;
+        match apply(&mut tx, state.db.dialect, site, now, events).await {
+            Ok(applied) => match tx.commit().await {
+                Ok(()) => return Ok(applied),
+                Err(e) if dialect::is_retryable(&e) && attempt < 5 => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(AppError::Db(e)) if dialect::is_retryable(&e) && attempt < 5 => drop(tx),
+            Err(e) => return Err(e),
+        }
+        attempt += 1;
+        tracing::debug!(attempt, "retrying ingest transaction");
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Wakes the publisher after a new snapshot version.
     pub publish: Arc<Notify>,
+    /// Valid ingestion keys seen so far: key hash → site.
+    pub ingest_keys: Arc<RwLock<std::collections::HashMap<String, String>>>,
     /// SQLite's group-commit writer; PostgreSQL ingests on the request's own connection.
     pub writer: Option<Writer>,
 }
@@ -38,6 +40,7 @@ impl AppState {
         let writer = (db.dialect == Dialect::Sqlite).then(|| Writer::spawn(db.clone()));
         AppState {
             writer,
+            ingest_keys: Arc::default(),
             db,
             catalog: Arc::new(RwLock::new(Arc::new(Catalog {
                 version: -1,

@@ -28,7 +28,13 @@ pub struct ServeArgs {
     #[arg(long = "edge-url", env = "EDGEWISE_EDGE_URLS", value_delimiter = ',')]
     pub edge_urls: Vec<String>,
     /// Bearer secret the edge worker expects on `PUT /v1/admin/snapshot`.
-    #[arg(long, env = "EDGEWISE_EDGE_SECRET", default_value = "", hide_env_values = true, hide_default_value = true)]
+    #[arg(
+        long,
+        env = "EDGEWISE_EDGE_SECRET",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub edge_secret: Secret,
     /// Events older than this many seconds are rejected.
     #[arg(long, env = "EDGEWISE_MAX_EVENT_AGE_SECS", default_value_t = 7 * 24 * 3600)]

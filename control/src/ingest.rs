@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::auth::bearer;
-use crate::db::events::{apply, NewEvent};
+use crate::db::events::{apply, Applied, NewEvent};
 use crate::db::{dialect, now_ms, tests};
 use crate::error::{AppError, AppResult};
 use crate::model::Status;
@@ -63,13 +63,14 @@ pub struct IngestResponse {
 pub fn validate(
     events: Vec<Event>,
     catalog: &Catalog,
+    site: &str,
     now: i64,
     limits: Limits,
 ) -> (Vec<NewEvent>, Vec<Rejection>) {
     let mut ok = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
     for (index, e) in events.into_iter().enumerate() {
-        match check(e, catalog, now, limits) {
+        match check(e, catalog, site, now, limits) {
             Ok(ev) => ok.push(ev),
             Err((field, message)) => rejected.push(Rejection {
                 index,
@@ -84,6 +85,7 @@ pub fn validate(
 fn check(
     e: Event,
     catalog: &Catalog,
+    site: &str,
     now: i64,
     limits: Limits,
 ) -> Result<NewEvent, (&'static str, String)> {
@@ -145,6 +147,8 @@ fn check(
         persona: e.persona.unwrap_or_default(),
         ts,
         snapshot_version,
+        site: site.to_owned(),
+        received_at: now,
     })
 }
 
@@ -239,12 +243,7 @@ pub async fn post_events(
     crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> AppResult<Json<IngestResponse>> {
     let key = bearer(&headers).ok_or(AppError::Unauthorized)?;
-    let site = {
-        let mut conn = state.db.reader.acquire().await?;
-        crate::db::tokens::check_ingest_key(&mut conn, key)
-            .await?
-            .ok_or(AppError::Unauthorized)?
-    };
+    let site = ingest_site(&state, key).await?;
     let (events, mut rejected) = parse_batch(&body)?;
     tracing::Span::current().record("events", events.len() + rejected.len());
     if events.len() + rejected.len() > MAX_BATCH_EVENTS {
@@ -255,20 +254,16 @@ pub async fn post_events(
     }
     let catalog = catalog(&state).await?;
     let now = now_ms();
-    let (ok, mut invalid) = validate(
-        events.iter().map(|(_, e)| e.clone()).collect(),
-        &catalog,
-        now,
-        state.limits,
-    );
+    let (indices, events): (Vec<usize>, Vec<Event>) = events.into_iter().unzip();
+    let (ok, mut invalid) = validate(events, &catalog, &site, now, state.limits);
     for r in &mut invalid {
-        r.index = events[r.index].0;
+        r.index = indices[r.index];
     }
     rejected.append(&mut invalid);
     rejected.sort_by_key(|r| r.index);
     let applied = match &state.writer {
-        Some(writer) => writer.submit(&site, now, ok).await?,
-        None => apply_with_retry(&state, &site, now, &ok).await?,
+        Some(writer) => writer.submit(ok).await?,
+        None => apply_with_retry(&state, &ok).await?,
     };
     Ok(Json(IngestResponse {
         accepted: applied.accepted,
@@ -277,20 +272,30 @@ pub async fn post_events(
     }))
 }
 
+/// The site of a valid ingestion key. Keys cannot be revoked yet, so a key once seen valid is
+/// remembered (by hash), saving a database round trip per batch.
+async fn ingest_site(state: &AppState, key: &str) -> AppResult<String> {
+    let hash = crate::db::tokens::sha256_hex(key);
+    if let Some(site) = state.ingest_keys.read().await.get(&hash) {
+        return Ok(site.clone());
+    }
+    let mut conn = state.db.reader.acquire().await?;
+    let site = crate::db::tokens::check_ingest_key(&mut conn, key)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    state.ingest_keys.write().await.insert(hash, site.clone());
+    Ok(site)
+}
+
 /// PostgreSQL: one transaction per request, rerun on deadlock or serialization failure
 /// (concurrent processes touching the same rows).
-async fn apply_with_retry(
-    state: &AppState,
-    site: &str,
-    now: i64,
-    events: &[NewEvent],
-) -> AppResult<crate::db::events::Applied> {
+async fn apply_with_retry(state: &AppState, events: &[NewEvent]) -> AppResult<Applied> {
     let mut attempt = 0;
     loop {
         let mut tx = state.db.writer.begin().await?;
-        match apply(&mut tx, state.db.dialect, site, now, events).await {
-            Ok(applied) => match tx.commit().await {
-                Ok(()) => return Ok(applied),
+        match apply(&mut tx, state.db.dialect, events).await {
+            Ok(mut inserted) => match tx.commit().await {
+                Ok(()) => return Ok(Applied::count(events, &mut inserted)),
                 Err(e) if dialect::is_retryable(&e) && attempt < 5 => {}
                 Err(e) => return Err(e.into()),
             },
@@ -351,7 +356,7 @@ mod tests_ {
             .into_iter()
             .map(ev)
             .collect();
-        let (ok, rej) = validate(events, &catalog(), 10_000, limits);
+        let (ok, rej) = validate(events, &catalog(), "s", 10_000, limits);
         assert_eq!(ok.len(), 1);
         let got: Vec<(usize, &str)> = rej.iter().map(|r| (r.index, r.field.as_str())).collect();
         assert_eq!(

@@ -36,6 +36,9 @@ pub struct NewEvent {
     pub persona: String,
     pub ts: i64,
     pub snapshot_version: Option<i64>,
+    /// The site whose ingestion key sent it, and when it arrived (Unix ms).
+    pub site: String,
+    pub received_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,7 +48,7 @@ pub struct Applied {
 }
 
 /// Rows per multi-row statement; keeps parameters far below both engines' limits.
-const CHUNK: usize = 200;
+const CHUNK: usize = 400;
 
 /// `($1, …, $cols), (…)` for `rows` rows; plain `?` on SQLite, whose parameter-name lookup is
 /// a linear scan per parameter and made numbered placeholders quadratic in batch size.
@@ -78,13 +81,28 @@ type Cell = (String, String, String, String); // test, variant, device, persona
 type ConvKey<'a> = (&'a str, &'a str, &'a str);
 type ConvDelta = (i64, f64, bool);
 
+impl Applied {
+    /// Counts for one request's events, given the ids this transaction inserted. An id is
+    /// accepted once, for the first event carrying it; every other occurrence is a duplicate.
+    pub fn count(events: &[NewEvent], inserted: &mut HashSet<String>) -> Applied {
+        let accepted = events
+            .iter()
+            .filter(|e| inserted.remove(&e.event_id))
+            .count();
+        Applied {
+            accepted,
+            duplicates: events.len() - accepted,
+        }
+    }
+}
+
+/// Stores `events` (any number of requests' batches) and updates the aggregates; returns the
+/// ids that were new.
 pub async fn apply(
     conn: &mut AnyConnection,
     dialect: Dialect,
-    site: &str,
-    received_at: i64,
     events: &[NewEvent],
-) -> AppResult<Applied> {
+) -> AppResult<HashSet<String>> {
     let mut seen = HashSet::new();
     let mut uniq: Vec<&NewEvent> = events
         .iter()
@@ -144,8 +162,8 @@ pub async fn apply(
                 .bind(&e.persona)
                 .bind(e.ts)
                 .bind(e.snapshot_version.unwrap_or(0))
-                .bind(site)
-                .bind(received_at);
+                .bind(&e.site)
+                .bind(e.received_at);
         }
         if returning {
             inserted.extend(q.fetch_all(&mut *conn).await?);
@@ -154,10 +172,6 @@ pub async fn apply(
             inserted.extend(chunk.iter().map(|e| e.event_id.clone()));
         }
     }
-    let applied = Applied {
-        accepted: inserted.len(),
-        duplicates: events.len() - inserted.len(),
-    };
     let fresh: Vec<&NewEvent> = uniq
         .into_iter()
         .filter(|e| inserted.contains(&e.event_id))
@@ -357,7 +371,7 @@ pub async fn apply(
         }
     }
     add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
-    Ok(applied)
+    Ok(inserted)
 }
 
 fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), sqlx::Error> {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod assign;
+mod serve;
 mod stats;
 
 /// Edgewise: edge-native A/B testing.
@@ -25,6 +26,17 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Units per arm (and days) needed to detect a relative effect.
     Power(stats::PowerArgs),
+    /// Run the control plane (admin API, ingestion, snapshot publishing).
+    Serve(Box<edgewise_control::config::ServeArgs>),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
+    /// Manage per-site ingestion keys.
+    #[command(subcommand)]
+    IngestKey(serve::IngestKeyCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(serve::AuditCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -33,5 +45,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => assign::validate(args),
         Command::Stats(args) => stats::stats(args),
         Command::Power(args) => stats::power(args),
+        Command::Serve(args) => serve::serve(*args),
+        Command::Token(cmd) => serve::token(cmd),
+        Command::IngestKey(cmd) => serve::ingest_key(cmd),
+        Command::Audit(cmd) => serve::audit(cmd),
     }
 }

@@ -1,0 +1,163 @@
+//! Load generator for `POST /v1/events`: batches of 500 events over HTTP from many concurrent
+//! clients, many units, several tests. Sets the tests up through the admin API first.
+//!
+//! `cargo run --release -p edgewise-control --example bench_ingest -- URL ADMIN_TOKEN INGEST_KEY
+//! [seconds] [concurrency] [tests] [units]`; `scripts/bench-ingest` wraps it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+const BATCH: usize = 500;
+
+/// A small deterministic PRNG (xorshift), so runs are repeatable without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let url = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "http://127.0.0.1:8787".into());
+    let admin = args.get(2).cloned().unwrap_or_default();
+    let key = args.get(3).cloned().unwrap_or_default();
+    let seconds: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(30);
+    let concurrency: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let tests: usize = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let units: u64 = args
+        .get(7)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+
+    let client = reqwest::Client::new();
+    let run = std::process::id();
+    for t in 0..tests {
+        let spec = json!({
+            "key": format!("bench-{run}-{t}"),
+            "variants": [{"key": "control", "weight": 1}, {"key": "b", "weight": 1}],
+            "metrics": [{"key": "buy", "kind": "binomial", "role": "primary"},
+                        {"key": "revenue", "kind": "value"}]
+        });
+        for (method, path, body) in [
+            ("POST", "/api/v1/tests".to_owned(), Some(spec)),
+            ("POST", format!("/api/v1/tests/bench-{run}-{t}/start"), None),
+        ] {
+            let mut req = client
+                .request(method.parse()?, format!("{url}{path}"))
+                .bearer_auth(&admin);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await?;
+            anyhow::ensure!(resp.status().is_success(), "{path}: {}", resp.text().await?);
+        }
+    }
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for worker in 0..concurrency {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        let (sent, accepted) = (sent.clone(), accepted.clone());
+        handles.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ u64::from(run));
+            let mut latencies = Vec::new();
+            let mut seq = 0u64;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            while Instant::now() < deadline {
+                // Built as text: the load generator shares the machine with the server, so
+                // it should spend as little CPU as possible.
+                let mut body = String::with_capacity(BATCH * 190);
+                body.push_str("{\"events\":[");
+                for i in 0..BATCH {
+                    seq += 1;
+                    let r = rng.next();
+                    let unit = r % units;
+                    let test = (r >> 20) as usize % tests;
+                    let variant = if (r >> 30) & 1 == 0 { "control" } else { "b" };
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    let common = format!(
+                        "\"event_id\":\"{run}-{worker}-{seq}\",\"unit_id\":\"u{unit}\",\
+                         \"test\":\"bench-{run}-{test}\",\"variant\":\"{variant}\",\
+                         \"device\":\"mobile\",\"ts\":{now_ms}"
+                    );
+                    match (r >> 40) % 10 {
+                        0..=6 => body.push_str(&format!("{{\"type\":\"exposure\",{common}}}")),
+                        7 | 8 => body.push_str(&format!(
+                            "{{\"type\":\"conversion\",\"metric\":\"buy\",{common}}}"
+                        )),
+                        _ => body.push_str(&format!(
+                            "{{\"type\":\"conversion\",\"metric\":\"revenue\",\"value\":{},{common}}}",
+                            (r >> 50) % 100
+                        )),
+                    }
+                }
+                body.push_str("]}");
+                let t0 = Instant::now();
+                let resp = client
+                    .post(format!("{url}/v1/events"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ok = match resp {
+                    Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
+                    Ok(r) => {
+                        eprintln!("status {}", r.status());
+                        None
+                    }
+                    Err(e) => {
+                        eprintln!("error {e}");
+                        None
+                    }
+                };
+                latencies.push(t0.elapsed());
+                sent.fetch_add(BATCH as u64, Ordering::Relaxed);
+                if let Some(v) = ok {
+                    accepted.fetch_add(v["accepted"].as_u64().unwrap_or(0), Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    let acc = accepted.load(Ordering::Relaxed);
+    println!(
+        "batches={} events_sent={} accepted={} elapsed_s={:.1} events_per_s={:.0} \
+         p50_ms={:.1} p99_ms={:.1} max_ms={:.1} concurrency={concurrency} tests={tests} units={units}",
+        lat.len(),
+        sent.load(Ordering::Relaxed),
+        acc,
+        elapsed,
+        acc as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0),
+    );
+    Ok(())
+}

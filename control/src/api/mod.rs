@@ -1,0 +1,9 @@
+//! The admin API under `/api/v1`, one module per resource family, each exposing its own
+//! router. Handlers check the role first, then do their work inside a
+//! [`crate::db::Mutation`] (writes) or on a reader connection (reads).
+
+pub mod admin;
+pub mod openapi;
+pub mod settings;
+pub mod snapshots;
+pub mod tests;

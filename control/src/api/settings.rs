@@ -1,0 +1,93 @@
+//! Site-wide snapshot settings: layers, holdout, personas and allowed origins. Each is replaced
+//! whole by a `PUT`, validated by compiling the snapshot it would produce.
+
+use axum::extract::State;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use edgewise_shared::snapshot::{HoldoutDef, LayerDef, PersonaDef};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Editor, Viewer};
+use crate::db::{settings, tests, Actor, Mutation};
+use crate::error::{AppError, AppResult};
+use crate::extract::JsonBody;
+use crate::model::{validate_settings, Settings};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/settings", get(read))
+        .route("/api/v1/layers", put(put_layers))
+        .route("/api/v1/holdout", put(put_holdout))
+        .route("/api/v1/personas", put(put_personas))
+        .route("/api/v1/allowed-origins", put(put_origins))
+}
+
+async fn read(State(state): State<AppState>, _: Caller<Viewer>) -> AppResult<Json<Settings>> {
+    let mut conn = state.db.reader.acquire().await?;
+    Ok(Json(settings::load(&mut conn).await?))
+}
+
+/// Replaces one setting: `key` names its row and `set` puts the value into [`Settings`].
+async fn replace<T: Serialize + DeserializeOwned + Clone>(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    value: T,
+    set: impl FnOnce(&mut Settings, T),
+) -> AppResult<Json<Settings>> {
+    let mut m = Mutation::begin(&state.db).await?;
+    let old = settings::load(&mut m.tx).await?;
+    let mut new = old.clone();
+    set(&mut new, value.clone());
+    let published: Vec<_> = tests::list(&mut m.tx, None)
+        .await?
+        .into_iter()
+        .filter(|t| t.status.published())
+        .collect();
+    validate_settings(&new, &published).map_err(AppError::Validation)?;
+    let json = serde_json::to_value(&value)?;
+    settings::put(&mut m.tx, key, &json).await?;
+    let (before, after) = (serde_json::to_value(&old)?, serde_json::to_value(&new)?);
+    let action = format!("settings.{key}");
+    if m.finish(actor, &action, key, Some(&before), Some(&after))
+        .await?
+        .is_some()
+    {
+        state.publish.notify_one();
+    }
+    Ok(Json(new))
+}
+
+async fn put_layers(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    JsonBody(v): JsonBody<Vec<LayerDef>>,
+) -> AppResult<Json<Settings>> {
+    replace(&s, &a, "layers", v, |st, v| st.layers = v).await
+}
+
+async fn put_holdout(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    JsonBody(v): JsonBody<Option<HoldoutDef>>,
+) -> AppResult<Json<Settings>> {
+    replace(&s, &a, "holdout", v, |st, v| st.holdout = v).await
+}
+
+async fn put_personas(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    JsonBody(v): JsonBody<Vec<PersonaDef>>,
+) -> AppResult<Json<Settings>> {
+    replace(&s, &a, "personas", v, |st, v| st.personas = v).await
+}
+
+async fn put_origins(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    JsonBody(v): JsonBody<Vec<String>>,
+) -> AppResult<Json<Settings>> {
+    replace(&s, &a, "allowed_origins", v, |st, v| st.allowed_origins = v).await
+}

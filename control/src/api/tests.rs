@@ -1,0 +1,245 @@
+//! Tests: create (draft), read, list, update, lifecycle transitions, and raw aggregates.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::{Approver, Caller, Editor, Viewer};
+use crate::db::Actor;
+use crate::db::{events, settings, tests, Mutation};
+use crate::error::{AppError, AppResult};
+use crate::extract::JsonBody;
+use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tests", get(list).post(create))
+        .route("/api/v1/tests/{key}", get(read).put(update))
+        .route("/api/v1/tests/{key}/start", post(start))
+        .route("/api/v1/tests/{key}/pause", post(pause))
+        .route("/api/v1/tests/{key}/resume", post(resume))
+        .route("/api/v1/tests/{key}/stop", post(stop))
+        .route("/api/v1/tests/{key}/archive", post(archive))
+        .route("/api/v1/tests/{key}/aggregates", get(aggregates))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    _: Caller<Viewer>,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Json<serde_json::Value>> {
+    let status = q
+        .status
+        .map(|s| Status::parse(&s).ok_or_else(|| AppError::invalid("status", "unknown status")))
+        .transpose()?;
+    let mut conn = state.db.reader.acquire().await?;
+    let all = tests::list(&mut conn, status).await?;
+    Ok(Json(serde_json::json!({ "tests": all })))
+}
+
+#[tracing::instrument(skip_all, fields(key))]
+async fn read(
+    State(state): State<AppState>,
+    _: Caller<Viewer>,
+    Path(key): Path<String>,
+) -> AppResult<Json<TestRecord>> {
+    let mut conn = state.db.reader.acquire().await?;
+    Ok(Json(tests::get_or_404(&mut conn, &key).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    Caller(actor, _): Caller<Editor>,
+    JsonBody(spec): JsonBody<TestSpec>,
+) -> AppResult<(StatusCode, Json<TestRecord>)> {
+    let mut m = Mutation::begin(&state.db).await?;
+    let others = tests::list(&mut m.tx, None).await?;
+    let published: Vec<TestRecord> = others
+        .iter()
+        .filter(|t| t.status.published())
+        .cloned()
+        .collect();
+    let cfg = settings::load(&mut m.tx).await?;
+    validate_test(&spec, &published, &cfg, false).map_err(AppError::Validation)?;
+    if !tests::insert(&mut m.tx, &spec, m.at).await? {
+        return Err(AppError::Conflict(format!(
+            "test `{}` already exists",
+            spec.key
+        )));
+    }
+    let rec = tests::get_or_404(&mut m.tx, &spec.key).await?;
+    let after = serde_json::to_value(&rec)?;
+    if m.finish(&actor, "test.create", &spec.key, None, Some(&after))
+        .await?
+        .is_some()
+    {
+        state.publish.notify_one();
+    }
+    Ok((StatusCode::CREATED, Json(rec)))
+}
+
+#[tracing::instrument(skip_all, fields(key))]
+async fn update(
+    State(state): State<AppState>,
+    Caller(actor, _): Caller<Editor>,
+    Path(key): Path<String>,
+    JsonBody(spec): JsonBody<TestSpec>,
+) -> AppResult<Json<TestRecord>> {
+    if spec.key != key {
+        return Err(AppError::invalid("key", "must match the test in the URL"));
+    }
+    let mut m = Mutation::begin(&state.db).await?;
+    let old = tests::get_or_404(&mut m.tx, &key).await?;
+    match old.status {
+        Status::Stopped | Status::Archived => {
+            return Err(AppError::Conflict(format!(
+                "a {} test cannot be edited",
+                old.status.as_str()
+            )))
+        }
+        Status::Running | Status::Paused => {
+            if let Some(why) = frozen_change(&old.spec, &spec) {
+                return Err(AppError::Conflict(why.into()));
+            }
+        }
+        Status::Draft => {}
+    }
+    let others: Vec<TestRecord> = tests::list(&mut m.tx, None)
+        .await?
+        .into_iter()
+        .filter(|t| t.status.published())
+        .collect();
+    let cfg = settings::load(&mut m.tx).await?;
+    validate_test(&spec, &others, &cfg, old.status != Status::Draft)
+        .map_err(AppError::Validation)?;
+    let mut rec = old.clone();
+    rec.spec = spec;
+    rec.updated_at = m.at;
+    tests::update(&mut m.tx, &rec, m.at).await?;
+    let (before, after) = (serde_json::to_value(&old)?, serde_json::to_value(&rec)?);
+    if m.finish(&actor, "test.update", &key, Some(&before), Some(&after))
+        .await?
+        .is_some()
+    {
+        state.publish.notify_one();
+    }
+    Ok(Json(rec))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopBody {
+    winner: String,
+}
+
+async fn transition(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    t: Transition,
+    winner: Option<String>,
+) -> AppResult<Json<TestRecord>> {
+    let mut m = Mutation::begin(&state.db).await?;
+    let old = tests::get_or_404(&mut m.tx, key).await?;
+    let Some(next) = t.apply(old.status) else {
+        return Err(AppError::Conflict(format!(
+            "cannot {} a {} test",
+            t.name(),
+            old.status.as_str()
+        )));
+    };
+    if t == Transition::Start {
+        let others: Vec<TestRecord> = tests::list(&mut m.tx, None)
+            .await?
+            .into_iter()
+            .filter(|o| o.status.published())
+            .collect();
+        let cfg = settings::load(&mut m.tx).await?;
+        validate_test(&old.spec, &others, &cfg, true).map_err(AppError::Validation)?;
+    }
+    let mut rec = old.clone();
+    if let Some(w) = winner {
+        if !rec.spec.variants.iter().any(|v| v.key == w) {
+            return Err(AppError::invalid(
+                "winner",
+                "must be one of the test's variants",
+            ));
+        }
+        rec.winner = Some(w);
+    }
+    rec.status = next;
+    rec.updated_at = m.at;
+    tests::update(&mut m.tx, &rec, m.at).await?;
+    let (before, after) = (serde_json::to_value(&old)?, serde_json::to_value(&rec)?);
+    let action = format!("test.{}", t.name());
+    if m.finish(actor, &action, key, Some(&before), Some(&after))
+        .await?
+        .is_some()
+    {
+        state.publish.notify_one();
+    }
+    Ok(Json(rec))
+}
+
+async fn start(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Approver>,
+    Path(k): Path<String>,
+) -> AppResult<Json<TestRecord>> {
+    transition(&s, &a, &k, Transition::Start, None).await
+}
+
+async fn pause(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    Path(k): Path<String>,
+) -> AppResult<Json<TestRecord>> {
+    transition(&s, &a, &k, Transition::Pause, None).await
+}
+
+async fn resume(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Approver>,
+    Path(k): Path<String>,
+) -> AppResult<Json<TestRecord>> {
+    transition(&s, &a, &k, Transition::Resume, None).await
+}
+
+async fn stop(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Approver>,
+    Path(k): Path<String>,
+    JsonBody(StopBody { winner }): JsonBody<StopBody>,
+) -> AppResult<Json<TestRecord>> {
+    transition(&s, &a, &k, Transition::Stop, Some(winner)).await
+}
+
+async fn archive(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Approver>,
+    Path(k): Path<String>,
+) -> AppResult<Json<TestRecord>> {
+    transition(&s, &a, &k, Transition::Archive, None).await
+}
+
+#[tracing::instrument(skip_all, fields(key))]
+async fn aggregates(
+    State(state): State<AppState>,
+    _: Caller<Viewer>,
+    Path(key): Path<String>,
+) -> AppResult<Json<serde_json::Value>> {
+    let mut conn = state.db.reader.acquire().await?;
+    tests::get_or_404(&mut conn, &key).await?;
+    let agg = events::aggregates(&mut conn, &key).await?;
+    Ok(Json(serde_json::json!({ "test": key, "aggregates": agg })))
+}

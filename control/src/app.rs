@@ -1,0 +1,178 @@
+//! Building the service apart from serving it: [`app`] assembles the router over an
+//! [`AppState`]; [`App::build`] opens the database, binds the listener (port 0 in tests) and
+//! starts the publisher; [`App::run`] serves until the shutdown future resolves, letting
+//! in-flight requests finish, then closes the database cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify, RwLock};
+use tower_http::trace::TraceLayer;
+
+use crate::api;
+use crate::config::ServeArgs;
+use crate::db::{Db, Dialect};
+use crate::ingest::{self, Catalog, Limits};
+use crate::writer::Writer;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub catalog: Arc<RwLock<Arc<Catalog>>>,
+    pub limits: Limits,
+    /// Wakes the publisher after a new snapshot version.
+    pub publish: Arc<Notify>,
+    /// Valid ingestion keys seen so far: key hash → site.
+    pub ingest_keys: Arc<RwLock<std::collections::HashMap<String, String>>>,
+    /// SQLite's group-commit writer; PostgreSQL ingests on the request's own connection.
+    pub writer: Option<Writer>,
+}
+
+impl AppState {
+    /// Needs a running tokio runtime (it spawns the SQLite writer).
+    pub fn new(db: Db, config: &ServeArgs) -> Self {
+        let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let writer = (db.dialect == Dialect::Sqlite).then(|| Writer::spawn(db.clone()));
+        AppState {
+            writer,
+            ingest_keys: Arc::default(),
+            db,
+            catalog: Arc::new(RwLock::new(Arc::new(Catalog {
+                version: -1,
+                ..Catalog::default()
+            }))),
+            limits: Limits {
+                max_age_ms: secs(config.max_event_age_secs),
+                max_future_ms: secs(config.max_future_secs),
+            },
+            publish: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// Every route, as `(method, path)`; the OpenAPI test checks each is documented.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/v1/snapshot"),
+    ("POST", "/v1/events"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/tests"),
+    ("POST", "/api/v1/tests"),
+    ("GET", "/api/v1/tests/{key}"),
+    ("PUT", "/api/v1/tests/{key}"),
+    ("POST", "/api/v1/tests/{key}/start"),
+    ("POST", "/api/v1/tests/{key}/pause"),
+    ("POST", "/api/v1/tests/{key}/resume"),
+    ("POST", "/api/v1/tests/{key}/stop"),
+    ("POST", "/api/v1/tests/{key}/archive"),
+    ("GET", "/api/v1/tests/{key}/aggregates"),
+    ("GET", "/api/v1/settings"),
+    ("PUT", "/api/v1/layers"),
+    ("PUT", "/api/v1/holdout"),
+    ("PUT", "/api/v1/personas"),
+    ("PUT", "/api/v1/allowed-origins"),
+    ("GET", "/api/v1/snapshots"),
+    ("GET", "/api/v1/snapshots/{version}"),
+    ("POST", "/api/v1/snapshots/{version}/rollback"),
+    ("GET", "/api/v1/publish"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/verify"),
+    ("DELETE", "/api/v1/units/{unit_id}"),
+];
+
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    let ingest = Router::new()
+        .route("/v1/events", post(ingest::post_events))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/snapshot", get(api::snapshots::serve_latest))
+        .route("/api/v1/openapi.json", get(api::openapi::document))
+        .merge(api::tests::router())
+        .merge(api::settings::router())
+        .merge(api::snapshots::router())
+        .merge(api::admin::router())
+        .merge(ingest)
+        .fallback(|| async { crate::error::AppError::NotFound("route".into()) })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A bound, ready-to-run control plane.
+#[derive(Debug)]
+pub struct App {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    listener: TcpListener,
+    router: Router,
+    stop_publisher: watch::Sender<bool>,
+    publisher: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    pub async fn build(config: &ServeArgs) -> anyhow::Result<App> {
+        let db = Db::connect(&config.db.database_url, &config.sqlite_synchronous).await?;
+        let state = AppState::new(db.clone(), config);
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop_publisher, stopped) = watch::channel(false);
+        let publisher = tokio::spawn(crate::publish::run(
+            db,
+            config.edge_urls.clone(),
+            config.edge_secret.clone(),
+            state.publish.clone(),
+            stopped,
+        ));
+        let router = app(state.clone(), config.max_body_bytes);
+        Ok(App {
+            addr,
+            state,
+            listener,
+            router,
+            stop_publisher,
+            publisher,
+        })
+    }
+
+    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = self.stop_publisher.send(true);
+        let _ = self.publisher.await;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,143 @@
+//! `edgewise serve` and the admin subcommands that work on the database directly:
+//! `token create`, `ingest-key create`, `audit verify`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use edgewise_control::app::{shutdown_signal, App};
+use edgewise_control::config::{DbArgs, ServeArgs};
+use edgewise_control::db::tokens::{create_ingest_key, create_token, Role};
+use edgewise_control::db::{audit, now_ms, Actor, Db, Mutation};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    if args.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    }
+    runtime()?.block_on(async {
+        let app = App::build(&args).await?;
+        // Scripts and tests read this line to learn the port when listening on port 0.
+        println!("listening on {}", app.addr);
+        tracing::info!(addr = %app.addr, edges = args.edge_urls.len(), "edgewise control plane up");
+        app.run(shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; prints it once (only its hash is stored).
+    Create {
+        #[arg(long, value_parser = ["viewer", "editor", "approver", "admin"])]
+        role: String,
+        /// A label for the audit log.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestKeyCommand {
+    /// Create an ingestion key for a site; prints it once.
+    Create {
+        #[arg(long)]
+        site: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit hash chain; exits 1 if it was tampered with.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let TokenCommand::Create { role, name, db } = cmd;
+    runtime()?.block_on(async {
+        let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role"))?;
+        let db = Db::connect(&db.database_url, "FULL").await?;
+        let mut m = Mutation::begin(&db).await?;
+        let created = create_token(&mut m.tx, role, &name, now_ms()).await?;
+        let after = serde_json::json!({ "id": created.id, "role": role, "name": name });
+        m.finish(
+            &Actor("cli".into()),
+            "token.create",
+            &created.id,
+            None,
+            Some(&after),
+        )
+        .await?;
+        db.close().await;
+        eprintln!(
+            "created {} token {} (shown once)",
+            role.as_str(),
+            created.id
+        );
+        println!("{}", created.secret);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn ingest_key(cmd: IngestKeyCommand) -> anyhow::Result<ExitCode> {
+    let IngestKeyCommand::Create { site, db } = cmd;
+    runtime()?.block_on(async {
+        let db = Db::connect(&db.database_url, "FULL").await?;
+        let mut m = Mutation::begin(&db).await?;
+        let created = create_ingest_key(&mut m.tx, &site, now_ms()).await?;
+        let after = serde_json::json!({ "id": created.id, "site": site });
+        m.finish(
+            &Actor("cli".into()),
+            "ingest_key.create",
+            &created.id,
+            None,
+            Some(&after),
+        )
+        .await?;
+        db.close().await;
+        eprintln!(
+            "created ingestion key {} for site {site} (shown once)",
+            created.id
+        );
+        println!("{}", created.secret);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify { db } = cmd;
+    runtime()?.block_on(async {
+        let db = Db::connect(&db.database_url, "FULL").await?;
+        let mut conn = db.reader.acquire().await?;
+        let verdict = audit::verify(&mut conn).await?;
+        drop(conn);
+        db.close().await;
+        println!("{}", serde_json::to_string_pretty(&verdict)?);
+        Ok(if verdict.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}

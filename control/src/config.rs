@@ -1,0 +1,116 @@
+//! Configuration of `edgewise serve`: flags with environment-variable twins (clap `env`).
+//!
+//! Secrets (the edge secret) are wrapped in [`Secret`], whose `Debug` never shows the value, so
+//! logging the configuration at start-up cannot leak them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where the data lives; shared by `serve` and the admin subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// `sqlite://FILE` (created on first start) or `postgres://user@host:port/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://edgewise.db")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "EDGEWISE_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Edge worker base URLs to push snapshots to (comma-separated).
+    #[arg(long = "edge-url", env = "EDGEWISE_EDGE_URLS", value_delimiter = ',')]
+    pub edge_urls: Vec<String>,
+    /// Bearer secret the edge worker expects on `PUT /v1/admin/snapshot`.
+    #[arg(
+        long,
+        env = "EDGEWISE_EDGE_SECRET",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub edge_secret: Secret,
+    /// Events older than this many seconds are rejected.
+    #[arg(long, env = "EDGEWISE_MAX_EVENT_AGE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub max_event_age_secs: u64,
+    /// Events timed more than this many seconds in the future are rejected (clock skew).
+    #[arg(long, env = "EDGEWISE_MAX_FUTURE_SECS", default_value_t = 300)]
+    pub max_future_secs: u64,
+    /// SQLite `synchronous` pragma: FULL survives power loss, NORMAL survives process crashes.
+    #[arg(long, env = "EDGEWISE_SQLITE_SYNCHRONOUS", default_value = "NORMAL",
+          value_parser = ["FULL", "NORMAL"])]
+    pub sqlite_synchronous: String,
+    /// Largest accepted `POST /v1/events` body, in bytes.
+    #[arg(long, env = "EDGEWISE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Log as JSON lines (production) instead of human-readable text.
+    #[arg(long, env = "EDGEWISE_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl ServeArgs {
+    /// Defaults for a given database, as tests and embedders need them.
+    pub fn for_database(url: &str) -> Self {
+        ServeArgs {
+            db: DbArgs {
+                database_url: url.to_owned(),
+            },
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            edge_urls: Vec::new(),
+            edge_secret: Secret::default(),
+            max_event_age_secs: 7 * 24 * 3600,
+            max_future_secs: 300,
+            sqlite_synchronous: "NORMAL".into(),
+            max_body_bytes: 1024 * 1024,
+            log_json: false,
+        }
+    }
+
+    pub fn max_event_age(&self) -> Duration {
+        Duration::from_secs(self.max_event_age_secs)
+    }
+}
+
+/// A string that never prints.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,575 @@
+//! Raw events, per-unit state and the incremental aggregates built from them.
+//!
+//! [`apply`] ingests a validated batch in the caller's transaction with a handful of multi-row
+//! statements: events are inserted `ON CONFLICT DO NOTHING RETURNING`, so only new event ids go
+//! on; a unit's first exposure (`exposures`, insert-if-absent) fixes its variant, device and
+//! persona; conversions of exposed units are summed per unit and metric in `unit_metrics` by an
+//! upsert that returns the new totals, from which the change to n, sum and sum of squares
+//! follows. Because every step is an atomic insert or upsert on a unique key, several
+//! processes on one PostgreSQL stay exact. Rows are written in key order so concurrent
+//! transactions take row locks in the same order. Reading [`aggregates`] never touches events.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use edgewise_shared::beacon::EventKind;
+use edgewise_shared::snapshot::MetricKind;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, FromRow, Row};
+
+use super::Dialect;
+use crate::error::AppResult;
+
+/// One validated event, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub kind: EventKind,
+    pub unit_id: String,
+    pub test: String,
+    pub variant: String,
+    pub metric: Option<String>,
+    pub value: Option<f64>,
+    /// Conversions: whether the metric sums values (else it is binomial).
+    pub value_metric: bool,
+    pub device: String,
+    pub persona: String,
+    pub ts: i64,
+    pub snapshot_version: Option<i64>,
+    /// The site whose ingestion key sent it, and when it arrived (Unix ms).
+    pub site: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+/// Rows per multi-row statement; keeps parameters far below both engines' limits.
+const CHUNK: usize = 400;
+
+/// `($1, …, $cols), (…)` for `rows` rows; plain `?` on SQLite, whose parameter-name lookup is
+/// a linear scan per parameter and made numbered placeholders quadratic in batch size.
+fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+type Cell = (String, String, String, String); // test, variant, device, persona
+/// (test, unit, metric) → (conversions, summed value, is a value metric).
+type ConvKey<'a> = (&'a str, &'a str, &'a str);
+type ConvDelta = (i64, f64, bool);
+
+impl Applied {
+    /// Counts for one request's events, given the ids this transaction inserted. An id is
+    /// accepted once, for the first event carrying it; every other occurrence is a duplicate.
+    pub fn count(events: &[NewEvent], inserted: &mut HashSet<String>) -> Applied {
+        let accepted = events
+            .iter()
+            .filter(|e| inserted.remove(&e.event_id))
+            .count();
+        Applied {
+            accepted,
+            duplicates: events.len() - accepted,
+        }
+    }
+}
+
+/// Stores `events` (any number of requests' batches) and updates the aggregates; returns the
+/// ids that were new.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    events: &[NewEvent],
+) -> AppResult<HashSet<String>> {
+    let mut seen = HashSet::new();
+    let mut uniq: Vec<&NewEvent> = events
+        .iter()
+        .filter(|e| seen.insert(e.event_id.as_str()))
+        .collect();
+    uniq.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+
+    // PostgreSQL: insert-if-absent tells us atomically, even across processes, which ids are
+    // new. SQLite has one writer, so looking first is just as exact and avoids streaming every
+    // inserted id back through the driver (a thread hand-off per row).
+    let returning = dialect == Dialect::Postgres;
+    let mut existing: HashSet<String> = HashSet::new();
+    if !returning {
+        for chunk in uniq.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT event_id FROM events WHERE event_id IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for e in chunk {
+                q = q.bind(&e.event_id);
+            }
+            existing.extend(q.fetch_all(&mut *conn).await?);
+        }
+    }
+    let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
+    let to_insert: Vec<&NewEvent> = uniq
+        .iter()
+        .copied()
+        .filter(|e| !existing.contains(&e.event_id))
+        .collect();
+    for chunk in to_insert.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
+             persona, ts, snapshot_version, site, received_at) VALUES {} \
+             ON CONFLICT (event_id) DO NOTHING{}",
+            values(dialect, chunk.len(), 13),
+            if returning { " RETURNING event_id" } else { "" }
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.event_id)
+                .bind(match e.kind {
+                    EventKind::Exposure => "exposure",
+                    EventKind::Conversion => "conversion",
+                })
+                .bind(&e.unit_id)
+                .bind(&e.test)
+                .bind(&e.variant)
+                // No NULL binds in multi-row statements: through sqlx's Any driver a NULL is
+                // declared untyped, and PostgreSQL's cached statement then rejects a later
+                // float in the same slot. Absent values are stored as '' and 0.
+                .bind(e.metric.as_deref().unwrap_or(""))
+                .bind(e.value.unwrap_or(0.0))
+                .bind(&e.device)
+                .bind(&e.persona)
+                .bind(e.ts)
+                .bind(e.snapshot_version.unwrap_or(0))
+                .bind(&e.site)
+                .bind(e.received_at);
+        }
+        if returning {
+            inserted.extend(q.fetch_all(&mut *conn).await?);
+        } else {
+            q.fetch_all(&mut *conn).await?;
+            inserted.extend(chunk.iter().map(|e| e.event_id.clone()));
+        }
+    }
+    let fresh: Vec<&NewEvent> = uniq
+        .into_iter()
+        .filter(|e| inserted.contains(&e.event_id))
+        .collect();
+
+    // First exposure per (test, unit) in this batch: the earliest wins.
+    let mut first: BTreeMap<(&str, &str), &NewEvent> = BTreeMap::new();
+    for e in fresh.iter().filter(|e| e.kind == EventKind::Exposure) {
+        first
+            .entry((e.test.as_str(), e.unit_id.as_str()))
+            .and_modify(|f| {
+                if e.ts < f.ts {
+                    *f = e;
+                }
+            })
+            .or_insert(e);
+    }
+    let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
+    let exposures: Vec<&NewEvent> = first.into_values().collect();
+    let mut known: HashSet<(String, String)> = HashSet::new();
+    if !returning {
+        for chunk in exposures.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT test, unit_id FROM exposures WHERE (test, unit_id) IN (VALUES {})",
+                values(dialect, chunk.len(), 2)
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+            for e in chunk {
+                q = q.bind(&e.test).bind(&e.unit_id);
+            }
+            known.extend(q.fetch_all(&mut *conn).await?);
+        }
+    }
+    let exposures: Vec<&NewEvent> = exposures
+        .into_iter()
+        .filter(|e| !known.contains(&(e.test.clone(), e.unit_id.clone())))
+        .collect();
+    for chunk in exposures.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES {} \
+             ON CONFLICT (test, unit_id) DO NOTHING{}",
+            values(dialect, chunk.len(), 6),
+            if returning {
+                " RETURNING test, variant, device, persona"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query_as::<_, Cell>(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.test)
+                .bind(&e.unit_id)
+                .bind(&e.variant)
+                .bind(&e.device)
+                .bind(&e.persona)
+                .bind(e.ts);
+        }
+        let new_cells = if returning {
+            q.fetch_all(&mut *conn).await?
+        } else {
+            q.fetch_all(&mut *conn).await?;
+            chunk
+                .iter()
+                .map(|e| {
+                    (
+                        e.test.clone(),
+                        e.variant.clone(),
+                        e.device.clone(),
+                        e.persona.clone(),
+                    )
+                })
+                .collect()
+        };
+        for cell in new_cells {
+            *agg_exp.entry(cell).or_default() += 1;
+        }
+    }
+
+    // Conversions: per (test, unit, metric) how many and how much, then only exposed units.
+    let mut conv: BTreeMap<ConvKey, ConvDelta> = BTreeMap::new();
+    for e in fresh.iter().filter(|e| e.kind == EventKind::Conversion) {
+        let Some(metric) = e.metric.as_deref() else {
+            continue;
+        };
+        let c = conv
+            .entry((e.test.as_str(), e.unit_id.as_str(), metric))
+            .or_insert((0, 0.0, e.value_metric));
+        c.0 += 1;
+        if e.value_metric {
+            c.1 += e.value.unwrap_or(0.0);
+        }
+    }
+    let mut agg_met: BTreeMap<(Cell, String), (i64, f64, f64)> = BTreeMap::new();
+    if !conv.is_empty() {
+        let units: Vec<(&str, &str)> = conv
+            .keys()
+            .map(|(t, u, _)| (*t, *u))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut exposed: HashMap<(String, String), (String, String, String)> = HashMap::new();
+        for chunk in units.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT test, unit_id, variant, device, persona FROM exposures \
+                 WHERE (test, unit_id) IN (VALUES {})",
+                values(dialect, chunk.len(), 2)
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String, String, String)>(&sql);
+            for (t, u) in chunk {
+                q = q.bind(*t).bind(*u);
+            }
+            for (t, u, v, d, p) in q.fetch_all(&mut *conn).await? {
+                exposed.insert((t, u), (v, d, p));
+            }
+        }
+        let counted: Vec<(ConvKey, ConvDelta)> = conv
+            .into_iter()
+            .filter(|((t, u, _), _)| exposed.contains_key(&(t.to_string(), u.to_string())))
+            .collect();
+        for chunk in counted.chunks(CHUNK) {
+            // Totals after the upsert: PostgreSQL returns them atomically; on SQLite (one
+            // writer) the totals before plus this batch's deltas are the same thing.
+            let mut before: HashMap<(String, String, String), (i64, f64)> = HashMap::new();
+            if !returning {
+                let sql = format!(
+                    "SELECT test, unit_id, metric, conversions, value FROM unit_metrics \
+                     WHERE (test, unit_id, metric) IN (VALUES {})",
+                    values(dialect, chunk.len(), 3)
+                );
+                let mut q = sqlx::query(&sql);
+                for (key, _) in chunk {
+                    q = q.bind(key.0).bind(key.1).bind(key.2);
+                }
+                for row in q.fetch_all(&mut *conn).await? {
+                    let (t, u, m, c, v) = unit_metric_row(&row)?;
+                    before.insert((t, u, m), (c, v));
+                }
+            }
+            let sql =
+                format!(
+                "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) VALUES {} \
+                 ON CONFLICT (test, unit_id, metric) DO UPDATE SET \
+                 conversions = unit_metrics.conversions + excluded.conversions, \
+                 value = unit_metrics.value + excluded.value{}",
+                values(dialect, chunk.len(), 5),
+                if returning { " RETURNING test, unit_id, metric, conversions, value" } else { "" }
+            );
+            let mut q = sqlx::query(&sql);
+            let mut delta: HashMap<ConvKey, ConvDelta> = HashMap::new();
+            for (key, d) in chunk {
+                q = q.bind(key.0).bind(key.1).bind(key.2).bind(d.0).bind(d.1);
+                delta.insert(*key, *d);
+            }
+            let totals: Vec<(String, String, String, i64, f64)> = if returning {
+                q.fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(unit_metric_row)
+                    .collect::<Result<_, _>>()?
+            } else {
+                q.execute(&mut *conn).await?;
+                chunk
+                    .iter()
+                    .map(|((t, u, m), (k, dv, _))| {
+                        let key = (t.to_string(), u.to_string(), m.to_string());
+                        let (c, v) = before.get(&key).copied().unwrap_or((0, 0.0));
+                        (key.0, key.1, key.2, c + k, v + dv)
+                    })
+                    .collect()
+            };
+            for (t, u, m, total, value) in totals {
+                let Some(&(k, dv, is_value)) = delta.get(&(t.as_str(), u.as_str(), m.as_str()))
+                else {
+                    continue;
+                };
+                let Some((v, d, p)) = exposed.get(&(t.clone(), u.clone())) else {
+                    continue;
+                };
+                let newly = total == k;
+                let (dn, ds, dss) = if is_value {
+                    // Per-unit value moves from value-dv to value: sum changes by dv and the
+                    // sum of squares by value² - (value-dv)² = dv·(2·value - dv).
+                    (i64::from(newly), dv, dv * (2.0 * value - dv))
+                } else if newly {
+                    (1, 1.0, 1.0)
+                } else {
+                    continue;
+                };
+                let a = agg_met
+                    .entry(((t, v.clone(), d.clone(), p.clone()), m))
+                    .or_default();
+                a.0 += dn;
+                a.1 += ds;
+                a.2 += dss;
+            }
+        }
+    }
+    add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
+    Ok(inserted)
+}
+
+fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), sqlx::Error> {
+    Ok((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    ))
+}
+
+/// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion).
+async fn add_aggregates(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    exp: &BTreeMap<Cell, i64>,
+    met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
+) -> AppResult<()> {
+    let exp: Vec<_> = exp.iter().collect();
+    for chunk in exp.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
+             ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
+             units = agg_exposures.units + excluded.units",
+            values(dialect, chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((t, v, d, p), n) in chunk {
+            q = q.bind(t).bind(v).bind(d).bind(p).bind(**n);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let met: Vec<_> = met.iter().collect();
+    for chunk in met.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
+             VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
+             units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
+             sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
+            values(dialect, chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for (((t, v, d, p), m), (n, s, ss)) in chunk {
+            q = q
+                .bind(t)
+                .bind(v)
+                .bind(d)
+                .bind(p)
+                .bind(m)
+                .bind(*n)
+                .bind(*s)
+                .bind(*ss);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Exposed units in one test × variant × device × persona cell.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct ExposureCell {
+    pub variant: String,
+    pub device: String,
+    pub persona: String,
+    pub units: i64,
+}
+
+/// Per-unit metric values in one cell: `units` converted at least once; `sum` and `sum_sq`
+/// over per-unit values (1 per converted unit for binomial metrics). Exposed units that never
+/// converted count as 0, so the analysis n is the matching [`ExposureCell::units`].
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct MetricCell {
+    pub variant: String,
+    pub device: String,
+    pub persona: String,
+    pub metric: String,
+    pub units: i64,
+    pub sum: f64,
+    pub sum_sq: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Aggregates {
+    pub exposures: Vec<ExposureCell>,
+    pub metrics: Vec<MetricCell>,
+}
+
+/// A test's aggregates, from the aggregate tables only.
+pub async fn aggregates(conn: &mut AnyConnection, test: &str) -> AppResult<Aggregates> {
+    let exposures = sqlx::query_as(
+        "SELECT variant, device, persona, units FROM agg_exposures WHERE test = $1 \
+         ORDER BY variant, device, persona",
+    )
+    .bind(test)
+    .fetch_all(&mut *conn)
+    .await?;
+    let metrics = sqlx::query_as(
+        "SELECT variant, device, persona, metric, units, sum, sum_sq FROM agg_metrics \
+         WHERE test = $1 ORDER BY metric, variant, device, persona",
+    )
+    .bind(test)
+    .fetch_all(conn)
+    .await?;
+    Ok(Aggregates { exposures, metrics })
+}
+
+/// What deleting a unit removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Deleted {
+    pub events: u64,
+    pub exposures: u64,
+    pub metric_rows: u64,
+}
+
+/// Removes a unit's events and per-unit state and subtracts its contribution from every
+/// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
+/// Per-unit rows are found by primary key, test by test; raw events by a scan (see the schema).
+pub async fn delete_unit(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    unit_id: &str,
+    kinds: &HashMap<String, HashMap<String, MetricKind>>,
+) -> AppResult<Deleted> {
+    let mut agg_exp = BTreeMap::new();
+    let mut agg_met = BTreeMap::new();
+    let mut deleted = Deleted::default();
+    let mut tests: Vec<&String> = kinds.keys().collect();
+    tests.sort();
+    for test in tests {
+        let cell: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2",
+        )
+        .bind(test)
+        .bind(unit_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((variant, device, persona)) = cell else {
+            continue;
+        };
+        let cell: Cell = (test.clone(), variant, device, persona);
+        agg_exp.insert(cell.clone(), -1);
+        let mets: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT metric, conversions, value FROM unit_metrics WHERE test = $1 AND unit_id = $2",
+        )
+        .bind(test)
+        .bind(unit_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (metric, conversions, value) in mets {
+            if conversions <= 0 {
+                continue;
+            }
+            let per_unit = match kinds[test].get(&metric) {
+                Some(MetricKind::Value) => value,
+                _ => 1.0,
+            };
+            agg_met.insert(
+                (cell.clone(), metric),
+                (-1, -per_unit, -per_unit * per_unit),
+            );
+        }
+        for (table, slot) in [
+            ("exposures", &mut deleted.exposures),
+            ("unit_metrics", &mut deleted.metric_rows),
+        ] {
+            *slot += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
+            ))
+            .bind(test)
+            .bind(unit_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        }
+    }
+    add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
+    deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
+        .bind(unit_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}
+
+/// Counts stored events (tests and operators checking totals).
+pub async fn count_events(conn: &mut AnyConnection) -> AppResult<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(conn)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_numbers_placeholders_row_by_row() {
+        use super::Dialect;
+        assert_eq!(super::values(Dialect::Postgres, 2, 2), "($1,$2),($3,$4)");
+        assert_eq!(super::values(Dialect::Sqlite, 1, 2), "(?,?)");
+    }
+}

@@ -1,0 +1,144 @@
+//! Snapshot versions and their publish state.
+//!
+//! [`refresh`] runs at the end of every admin mutation: it rebuilds the snapshot from the tables
+//! and stores a new version only if the content differs from the latest, so versions mean
+//! "assignment changed" and never repeat content by accident. The version counter is bumped
+//! in the same transaction, under the mutation lock, so it is monotonic across replicas.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+
+use crate::error::{AppError, AppResult};
+use crate::model::build_snapshot;
+use edgewise_shared::Snapshot;
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct SnapshotMeta {
+    pub version: i64,
+    pub created_at: i64,
+    pub created_by: String,
+    pub reason: String,
+}
+
+/// Stores a new version if the tables now describe a different snapshot.
+pub async fn refresh(
+    conn: &mut AnyConnection,
+    now: i64,
+    actor: &str,
+    reason: &str,
+) -> AppResult<Option<i64>> {
+    let tests = super::tests::list(conn, None).await?;
+    let settings = super::settings::load(conn).await?;
+    let fresh = build_snapshot(0, &tests, &settings);
+    if let Some((_, body)) = latest(conn).await? {
+        let mut old: Snapshot = serde_json::from_str(&body)?;
+        old.snapshot_version = 0;
+        old.generated_at = None;
+        if old == fresh {
+            return Ok(None);
+        }
+    } else if fresh.tests.is_empty() && settings == Default::default() {
+        return Ok(None);
+    }
+    insert(conn, fresh, now, actor, reason).await.map(Some)
+}
+
+/// Stores `snap` as the next version.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    mut snap: Snapshot,
+    now: i64,
+    actor: &str,
+    reason: &str,
+) -> AppResult<i64> {
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE counters SET value = value + 1 WHERE name = 'snapshot' RETURNING value",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    snap.snapshot_version = u64::try_from(version).map_err(anyhow::Error::from)?;
+    snap.generated_at = Some(edgewise_shared::timestamp::format_rfc3339_ms(now));
+    sqlx::query(
+        "INSERT INTO snapshots (version, body, created_at, created_by, reason) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(version)
+    .bind(serde_json::to_string(&snap)?)
+    .bind(now)
+    .bind(actor)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(version)
+}
+
+/// The latest version and its JSON body.
+pub async fn latest(conn: &mut AnyConnection) -> AppResult<Option<(i64, String)>> {
+    Ok(
+        sqlx::query_as("SELECT version, body FROM snapshots ORDER BY version DESC LIMIT 1")
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn latest_version(conn: &mut AnyConnection) -> AppResult<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT MAX(version) FROM snapshots")
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn get(conn: &mut AnyConnection, version: i64) -> AppResult<String> {
+    sqlx::query_scalar("SELECT body FROM snapshots WHERE version = $1")
+        .bind(version)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("snapshot version {version}")))
+}
+
+pub async fn list(conn: &mut AnyConnection, limit: i64) -> AppResult<Vec<SnapshotMeta>> {
+    Ok(sqlx::query_as(
+        "SELECT version, created_at, created_by, reason FROM snapshots \
+         ORDER BY version DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Publish state of one edge target.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PublishState {
+    pub target: String,
+    pub version: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+pub async fn publish_states(conn: &mut AnyConnection) -> AppResult<Vec<PublishState>> {
+    Ok(sqlx::query_as(
+        "SELECT target, version, state, attempts, last_error, updated_at \
+         FROM publish_state ORDER BY target",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn set_publish_state(conn: &mut AnyConnection, s: &PublishState) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO publish_state (target, version, state, attempts, last_error, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (target) DO UPDATE SET \
+         version = excluded.version, state = excluded.state, attempts = excluded.attempts, \
+         last_error = excluded.last_error, updated_at = excluded.updated_at",
+    )
+    .bind(&s.target)
+    .bind(s.version)
+    .bind(&s.state)
+    .bind(s.attempts)
+    .bind(s.last_error.as_deref())
+    .bind(s.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

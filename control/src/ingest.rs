@@ -1,0 +1,374 @@
+//! `POST /v1/events`: beacon ingestion.
+//!
+//! [`validate`] is pure: it checks each event against the test catalog and the clock and
+//! returns the storable events plus rejections by index and field, so one bad event never
+//! sinks a batch. The handler then stores the rest in one transaction
+//! ([`crate::db::events::apply`]) and answers only after it committed. The catalog (which
+//! tests accept events, their variants and metrics) is cached and reloaded whenever the audit
+//! counter moves, since every admin change bumps it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use edgewise_shared::beacon::{Event, EventBody, EventKind, MAX_BATCH_EVENTS};
+use edgewise_shared::snapshot::MetricKind;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::auth::bearer;
+use crate::db::events::{apply, Applied, NewEvent};
+use crate::db::{dialect, now_ms, tests};
+use crate::error::{AppError, AppResult};
+use crate::model::Status;
+
+/// What ingestion needs to know about one test.
+#[derive(Debug, Clone)]
+pub struct CatalogTest {
+    pub status: Status,
+    pub variants: HashSet<String>,
+    pub metrics: HashMap<String, MetricKind>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// The audit counter this catalog was loaded at.
+    pub version: i64,
+    pub tests: HashMap<String, CatalogTest>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_age_ms: i64,
+    pub max_future_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    pub index: usize,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestResponse {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Splits a batch into storable events and rejections.
+pub fn validate(
+    events: Vec<Event>,
+    catalog: &Catalog,
+    site: &str,
+    now: i64,
+    limits: Limits,
+) -> (Vec<NewEvent>, Vec<Rejection>) {
+    let mut ok = Vec::with_capacity(events.len());
+    let mut rejected = Vec::new();
+    for (index, e) in events.into_iter().enumerate() {
+        match check(e, catalog, site, now, limits) {
+            Ok(ev) => ok.push(ev),
+            Err((field, message)) => rejected.push(Rejection {
+                index,
+                field: field.to_owned(),
+                message,
+            }),
+        }
+    }
+    (ok, rejected)
+}
+
+fn check(
+    e: Event,
+    catalog: &Catalog,
+    site: &str,
+    now: i64,
+    limits: Limits,
+) -> Result<NewEvent, (&'static str, String)> {
+    e.check_shape().map_err(|f| (f.field, f.message))?;
+    let Some(test) = catalog.tests.get(&e.test) else {
+        return Err(("test", format!("unknown test `{}`", e.test)));
+    };
+    if test.status != Status::Running {
+        return Err((
+            "test",
+            format!("test is {} and counts no events", test.status.as_str()),
+        ));
+    }
+    if !test.variants.contains(&e.variant) {
+        return Err(("variant", format!("unknown variant `{}`", e.variant)));
+    }
+    let ts = e.ts.unwrap_or(now);
+    if ts < now - limits.max_age_ms {
+        return Err(("ts", "is too old".into()));
+    }
+    if ts > now + limits.max_future_ms {
+        return Err(("ts", "is in the future".into()));
+    }
+    let mut value_metric = false;
+    if e.kind == EventKind::Conversion {
+        let metric = e.metric.as_deref().unwrap_or_default();
+        match test.metrics.get(metric) {
+            None => return Err(("metric", format!("unknown metric `{metric}`"))),
+            Some(MetricKind::Value) => {
+                value_metric = true;
+                match e.value {
+                    None => return Err(("value", "a value metric needs a value".into())),
+                    Some(v) if v < 0.0 => return Err(("value", "must not be negative".into())),
+                    _ => {}
+                }
+            }
+            Some(MetricKind::Binomial) => {
+                if e.value.is_some_and(|v| v < 0.0) {
+                    return Err(("value", "must not be negative".into()));
+                }
+            }
+        }
+    }
+    let snapshot_version = e
+        .snapshot_version
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| ("snapshot_version", "is too large".to_owned()))?;
+    Ok(NewEvent {
+        event_id: e.event_id,
+        kind: e.kind,
+        unit_id: e.unit_id,
+        test: e.test,
+        variant: e.variant,
+        metric: e.metric,
+        value: e.value,
+        value_metric,
+        device: e.device.map_or("unknown", |d| d.as_str()).to_owned(),
+        persona: e.persona.unwrap_or_default(),
+        ts,
+        snapshot_version,
+        site: site.to_owned(),
+        received_at: now,
+    })
+}
+
+/// Parses the body; events that do not even have the right shape are rejected by index and
+/// JSON path instead of failing the batch. The common case parses once, straight into events.
+#[allow(clippy::type_complexity)]
+pub fn parse_batch(body: &[u8]) -> AppResult<(Vec<(usize, Event)>, Vec<Rejection>)> {
+    if let Ok(b) = serde_json::from_slice::<EventBody>(body) {
+        return Ok((
+            b.into_events().into_iter().enumerate().collect(),
+            Vec::new(),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("invalid JSON: {e}")))?;
+    let items = match value {
+        serde_json::Value::Object(mut o) if o.contains_key("events") => match o.remove("events") {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => return Err(AppError::invalid("events", "must be an array")),
+        },
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => {
+            return Err(AppError::invalid(
+                "",
+                "expected {\"events\": [...]} or one event object",
+            ))
+        }
+    };
+    let mut ok = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match serde_path_to_error::deserialize::<_, Event>(item) {
+            Ok(e) => ok.push((index, e)),
+            Err(e) => {
+                let message = e.inner().to_string();
+                // serde reports a missing field at its parent; name the field itself.
+                let field = match message.strip_prefix("missing field `") {
+                    Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                    None => e.path().to_string(),
+                };
+                rejected.push(Rejection {
+                    index,
+                    field,
+                    message,
+                })
+            }
+        }
+    }
+    Ok((ok, rejected))
+}
+
+/// The cached catalog, reloaded if an admin change happened since.
+async fn catalog(state: &AppState) -> AppResult<Arc<Catalog>> {
+    let mut conn = state.db.reader.acquire().await?;
+    let version: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'audit'")
+        .fetch_one(&mut *conn)
+        .await?;
+    {
+        let cached = state.catalog.read().await;
+        if cached.version == version {
+            return Ok(cached.clone());
+        }
+    }
+    let mut tests_map = HashMap::new();
+    for t in tests::list(&mut conn, None).await? {
+        tests_map.insert(
+            t.spec.key.clone(),
+            CatalogTest {
+                status: t.status,
+                variants: t.spec.variants.iter().map(|v| v.key.clone()).collect(),
+                metrics: t
+                    .spec
+                    .metrics
+                    .iter()
+                    .map(|m| (m.key.clone(), m.kind))
+                    .collect(),
+            },
+        );
+    }
+    let fresh = Arc::new(Catalog {
+        version,
+        tests: tests_map,
+    });
+    *state.catalog.write().await = fresh.clone();
+    Ok(fresh)
+}
+
+#[tracing::instrument(skip_all, fields(events))]
+pub async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::extract::RawBody(body): crate::extract::RawBody,
+) -> AppResult<Json<IngestResponse>> {
+    let key = bearer(&headers).ok_or(AppError::Unauthorized)?;
+    let site = ingest_site(&state, key).await?;
+    let (events, mut rejected) = parse_batch(&body)?;
+    tracing::Span::current().record("events", events.len() + rejected.len());
+    if events.len() + rejected.len() > MAX_BATCH_EVENTS {
+        return Err(AppError::invalid(
+            "events",
+            format!("at most {MAX_BATCH_EVENTS} events per batch"),
+        ));
+    }
+    let catalog = catalog(&state).await?;
+    let now = now_ms();
+    let (indices, events): (Vec<usize>, Vec<Event>) = events.into_iter().unzip();
+    let (ok, mut invalid) = validate(events, &catalog, &site, now, state.limits);
+    for r in &mut invalid {
+        r.index = indices[r.index];
+    }
+    rejected.append(&mut invalid);
+    rejected.sort_by_key(|r| r.index);
+    let applied = match &state.writer {
+        Some(writer) => writer.submit(ok).await?,
+        None => apply_with_retry(&state, &ok).await?,
+    };
+    Ok(Json(IngestResponse {
+        accepted: applied.accepted,
+        duplicates: applied.duplicates,
+        rejected,
+    }))
+}
+
+/// The site of a valid ingestion key. Keys cannot be revoked yet, so a key once seen valid is
+/// remembered (by hash), saving a database round trip per batch.
+async fn ingest_site(state: &AppState, key: &str) -> AppResult<String> {
+    let hash = crate::db::tokens::sha256_hex(key);
+    if let Some(site) = state.ingest_keys.read().await.get(&hash) {
+        return Ok(site.clone());
+    }
+    let mut conn = state.db.reader.acquire().await?;
+    let site = crate::db::tokens::check_ingest_key(&mut conn, key)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    state.ingest_keys.write().await.insert(hash, site.clone());
+    Ok(site)
+}
+
+/// PostgreSQL: one transaction per request, rerun on deadlock or serialization failure
+/// (concurrent processes touching the same rows).
+async fn apply_with_retry(state: &AppState, events: &[NewEvent]) -> AppResult<Applied> {
+    let mut attempt = 0;
+    loop {
+        let mut tx = state.db.writer.begin().await?;
+        match apply(&mut tx, state.db.dialect, events).await {
+            Ok(mut inserted) => match tx.commit().await {
+                Ok(()) => return Ok(Applied::count(events, &mut inserted)),
+                Err(e) if dialect::is_retryable(&e) && attempt < 5 => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(AppError::Db(e)) if dialect::is_retryable(&e) && attempt < 5 => drop(tx),
+            Err(e) => return Err(e),
+        }
+        attempt += 1;
+        tracing::debug!(attempt, "retrying ingest transaction");
+    }
+}
+
+#[cfg(test)]
+mod tests_ {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let mut tests = HashMap::new();
+        tests.insert(
+            "t".to_owned(),
+            CatalogTest {
+                status: Status::Running,
+                variants: ["a".to_owned(), "b".to_owned()].into(),
+                metrics: [
+                    ("buy".to_owned(), MetricKind::Binomial),
+                    ("rev".to_owned(), MetricKind::Value),
+                ]
+                .into(),
+            },
+        );
+        Catalog { version: 1, tests }
+    }
+
+    fn ev(json: serde_json::Value) -> Event {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn rejects_by_index_and_field() {
+        let limits = Limits {
+            max_age_ms: 1000,
+            max_future_ms: 100,
+        };
+        let base = serde_json::json!({"event_id": "e", "type": "exposure", "unit_id": "u",
+            "test": "t", "variant": "a", "ts": 10_000});
+        let mut bad_variant = base.clone();
+        bad_variant["variant"] = "z".into();
+        let mut old = base.clone();
+        old["ts"] = 1.into();
+        let mut future = base.clone();
+        future["ts"] = 20_000.into();
+        let neg = serde_json::json!({"event_id": "c", "type": "conversion", "unit_id": "u",
+            "test": "t", "variant": "a", "metric": "rev", "value": -1.0});
+        let no_value = serde_json::json!({"event_id": "d", "type": "conversion", "unit_id": "u",
+            "test": "t", "variant": "a", "metric": "rev"});
+        let mut unknown = base.clone();
+        unknown["test"] = "nope".into();
+        let events = [base, bad_variant, old, future, neg, no_value, unknown]
+            .into_iter()
+            .map(ev)
+            .collect();
+        let (ok, rej) = validate(events, &catalog(), "s", 10_000, limits);
+        assert_eq!(ok.len(), 1);
+        let got: Vec<(usize, &str)> = rej.iter().map(|r| (r.index, r.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "variant"),
+                (2, "ts"),
+                (3, "ts"),
+                (4, "value"),
+                (5, "value"),
+                (6, "test")
+            ]
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! The Edgewise control plane: the axum + sqlx service behind `edgewise serve`.
+//!
+//! [`app`] builds the router and runs it; [`api`] holds the admin routes under `/api/v1`,
+//! [`ingest`] the beacon endpoint (on SQLite through the group-commit [`writer`]), [`publish`] the task that pushes snapshots to edge workers.
+//! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
+//! building); [`db`] the storage functions, one module per table family, over SQLite or
+//! PostgreSQL. [`config`] is the command line, [`error`] the one error type.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod ingest;
+pub mod model;
+pub mod publish;
+pub mod writer;

@@ -1,0 +1,343 @@
+//! The admin model and its pure rules: test specs, the lifecycle, site settings, and how they
+//! become a wire [`Snapshot`]. No I/O here; handlers load rows, call these, and store results.
+//!
+//! Validation reuses the edge's own compiler ([`CompiledSnapshot::compile`]): a test is valid
+//! exactly when the edge would accept it next to everything already published, so the control
+//! plane can never publish a test the edge would skip.
+
+use std::collections::BTreeMap;
+
+use edgewise_shared::compile::Warning;
+use edgewise_shared::snapshot::{
+    HoldoutDef, LayerDef, LayerSlot, MetricDef, MetricRole, PersonaDef, Snapshot, Targeting,
+    TestDef, TestStatus as WireStatus, VariantDef, SCHEMA_VERSION,
+};
+use edgewise_shared::CompiledSnapshot;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// Where a test is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Running,
+    Paused,
+    Stopped,
+    Archived,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+            Status::Archived => "archived",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Draft,
+            Status::Running,
+            Status::Paused,
+            Status::Stopped,
+            Status::Archived,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+    /// Whether the edge serves this test (as running or paused).
+    pub fn published(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Stopped)
+    }
+}
+
+/// A lifecycle action an API route performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Start,
+    Pause,
+    Resume,
+    Stop,
+    Archive,
+}
+
+impl Transition {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transition::Start => "start",
+            Transition::Pause => "pause",
+            Transition::Resume => "resume",
+            Transition::Stop => "stop",
+            Transition::Archive => "archive",
+        }
+    }
+    /// draft → running → paused ↔ running → stopped → archived.
+    pub fn apply(self, from: Status) -> Option<Status> {
+        use Status::*;
+        match (self, from) {
+            (Transition::Start, Draft) => Some(Running),
+            (Transition::Pause, Running) => Some(Paused),
+            (Transition::Resume, Paused) => Some(Running),
+            (Transition::Stop, Running | Paused) => Some(Stopped),
+            (Transition::Archive, Stopped) => Some(Archived),
+            _ => None,
+        }
+    }
+}
+
+/// The editable definition of a test (everything but its status).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub key: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_at: Option<String>,
+    #[serde(default = "full")]
+    pub coverage: f64,
+    pub variants: Vec<VariantDef>,
+    #[serde(default)]
+    pub targeting: Targeting,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerSlot>,
+    #[serde(default)]
+    pub metrics: Vec<MetricDef>,
+}
+
+fn full() -> f64 {
+    1.0
+}
+
+/// A stored test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestRecord {
+    #[serde(flatten)]
+    pub spec: TestSpec,
+    pub status: Status,
+    pub winner: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TestRecord {
+    /// The wire form the edge serves. A stopped test is served paused with its winner first,
+    /// so everyone sees the winner's content and nobody is counted.
+    pub fn to_wire(&self) -> Option<TestDef> {
+        let s = &self.spec;
+        let mut variants = s.variants.clone();
+        let status = match self.status {
+            Status::Running => WireStatus::Running,
+            Status::Paused => WireStatus::Paused,
+            Status::Stopped => {
+                if let Some(i) = variants
+                    .iter()
+                    .position(|v| Some(&v.key) == self.winner.as_ref())
+                {
+                    let w = variants.remove(i);
+                    variants.insert(0, w);
+                }
+                WireStatus::Paused
+            }
+            Status::Draft | Status::Archived => return None,
+        };
+        Some(TestDef {
+            key: s.key.clone(),
+            hash_id: s.hash_id.clone(),
+            status,
+            start_at: s.start_at.clone(),
+            end_at: s.end_at.clone(),
+            coverage: s.coverage,
+            variants,
+            targeting: s.targeting.clone(),
+            layer: s.layer.clone(),
+            metrics: s.metrics.clone(),
+        })
+    }
+}
+
+/// Site-wide settings that are part of every snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub layers: Vec<LayerDef>,
+    pub holdout: Option<HoldoutDef>,
+    pub personas: Vec<PersonaDef>,
+    pub allowed_origins: Vec<String>,
+}
+
+/// Builds the snapshot body for the published tests (sorted by key, so equal state gives equal
+/// JSON and "did anything change" is a comparison).
+pub fn build_snapshot(version: u64, tests: &[TestRecord], settings: &Settings) -> Snapshot {
+    let mut wire: Vec<TestDef> = tests.iter().filter_map(TestRecord::to_wire).collect();
+    wire.sort_by(|a, b| a.key.cmp(&b.key));
+    Snapshot {
+        schema_version: SCHEMA_VERSION,
+        snapshot_version: version,
+        hash_version: edgewise_shared::hash::HASH_VERSION,
+        generated_at: None,
+        tests: wire,
+        layers: settings.layers.clone(),
+        holdout: settings.holdout.clone(),
+        personas: settings.personas.clone(),
+        allowed_origins: settings.allowed_origins.clone(),
+    }
+}
+
+/// Checks `candidate` as if it were running beside the other published tests.
+pub fn validate_test(
+    candidate: &TestSpec,
+    others: &[TestRecord],
+    settings: &Settings,
+    require_primary: bool,
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if candidate.key.trim().is_empty() {
+        errors.push(FieldError::new("key", "must not be empty"));
+    }
+    let primaries = candidate
+        .metrics
+        .iter()
+        .filter(|m| m.role == MetricRole::Primary)
+        .count();
+    if require_primary && primaries != 1 {
+        errors.push(FieldError::new(
+            "metrics",
+            "a running test needs exactly one primary metric",
+        ));
+    }
+    let record = TestRecord {
+        spec: candidate.clone(),
+        status: Status::Running,
+        winner: None,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let mut snap = build_snapshot(1, &[], settings);
+    snap.tests = others
+        .iter()
+        .filter(|t| t.spec.key != candidate.key)
+        .filter_map(TestRecord::to_wire)
+        .collect();
+    let index = snap.tests.len();
+    snap.tests.extend(record.to_wire());
+    let prefix = format!("tests[{index}]");
+    match CompiledSnapshot::compile(&snap) {
+        Err(e) => errors.push(FieldError::new("", e.to_string())),
+        Ok((_, warnings)) => {
+            for w in warnings {
+                if let Warning::InvalidTest { path, message, .. } = &w {
+                    if let Some(rest) = path.strip_prefix(&prefix) {
+                        errors.push(FieldError::new(rest.trim_start_matches('.'), message));
+                    }
+                } else if let Warning::DuplicateTest { path, .. } = &w {
+                    if path == &prefix {
+                        errors.push(FieldError::new("key", "already used by another test"));
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks new settings against the published tests: every warning is an error.
+pub fn validate_settings(settings: &Settings, tests: &[TestRecord]) -> Result<(), Vec<FieldError>> {
+    let snap = build_snapshot(1, tests, settings);
+    match CompiledSnapshot::compile(&snap) {
+        Err(e) => Err(vec![FieldError::new("", e.to_string())]),
+        Ok((_, warnings)) if warnings.is_empty() => Ok(()),
+        Ok((_, warnings)) => Err(warnings
+            .iter()
+            .map(|w| {
+                let path = match w {
+                    Warning::InvalidTest { path, .. }
+                    | Warning::DuplicateTest { path, .. }
+                    | Warning::InvalidLayer { path, .. }
+                    | Warning::InvalidPersona { path, .. }
+                    | Warning::InvalidOrigin { path, .. } => path.clone(),
+                };
+                FieldError::new(path, w.to_string())
+            })
+            .collect()),
+    }
+}
+
+/// Changes a running test may not make: they would mix incomparable data.
+pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
+    let keys = |s: &TestSpec| s.variants.iter().map(|v| v.key.clone()).collect::<Vec<_>>();
+    let metrics = |s: &TestSpec| {
+        s.metrics
+            .iter()
+            .map(|m| (m.key.clone(), m.kind))
+            .collect::<BTreeMap<_, _>>()
+    };
+    if keys(old) != keys(new) {
+        Some("variants cannot be added, removed or renamed once a test has started")
+    } else if old.hash_id != new.hash_id {
+        Some("hash_id cannot change once a test has started")
+    } else if metrics(old) != metrics(new) {
+        Some("metrics cannot be added, removed or change kind once a test has started")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(key: &str) -> TestSpec {
+        serde_json::from_value(serde_json::json!({
+            "key": key,
+            "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}],
+            "metrics": [{"key": "buy", "kind": "binomial", "role": "primary"}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn lifecycle_allows_only_the_documented_moves() {
+        use Status::*;
+        assert_eq!(Transition::Start.apply(Draft), Some(Running));
+        assert_eq!(Transition::Resume.apply(Paused), Some(Running));
+        assert_eq!(Transition::Stop.apply(Paused), Some(Stopped));
+        assert_eq!(Transition::Start.apply(Running), None);
+        assert_eq!(Transition::Archive.apply(Running), None);
+        assert_eq!(Transition::Resume.apply(Stopped), None);
+    }
+
+    #[test]
+    fn validation_reports_paths_relative_to_the_test() {
+        let mut s = spec("t");
+        s.variants[1].weight = -1.0;
+        let errs = validate_test(&s, &[], &Settings::default(), false).unwrap_err();
+        assert_eq!(errs[0].field, "variants[1].weight");
+        assert!(validate_test(&spec("t"), &[], &Settings::default(), true).is_ok());
+    }
+
+    #[test]
+    fn stopped_tests_serve_the_winner_paused() {
+        let rec = TestRecord {
+            spec: spec("t"),
+            status: Status::Stopped,
+            winner: Some("b".into()),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let wire = rec.to_wire().unwrap();
+        assert_eq!(wire.status, WireStatus::Paused);
+        assert_eq!(wire.variants[0].key, "b");
+    }
+}

@@ -1,0 +1,165 @@
+//! Pushes every new snapshot version to the configured edge workers.
+//!
+//! One background task per process: woken after each admin change (and every second, to notice
+//! versions other replicas made), it `PUT`s the latest snapshot to each edge URL's
+//! `/v1/admin/snapshot`. A failed push is retried with exponential backoff (0.5 s doubling to
+//! 30 s); only the latest version is ever pushed, since it supersedes older ones. An edge that
+//! answers 409 already has this version or a newer one, which counts as published. The state
+//! per target is stored in `publish_state`, which `GET /api/v1/publish` shows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+
+use crate::config::Secret;
+use crate::db::snapshots::{self, PublishState};
+use crate::db::{now_ms, Db};
+
+#[derive(Debug, Default)]
+struct Target {
+    version: i64,
+    done: bool,
+    attempts: i64,
+    next_try: Option<Instant>,
+}
+
+fn backoff(attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 7) - 1).unwrap_or(0);
+    Duration::from_millis(500 * 2u64.pow(exp)).min(Duration::from_secs(30))
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(
+    db: Db,
+    urls: Vec<String>,
+    secret: Secret,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if urls.is_empty() {
+        return;
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the HTTP client; not publishing");
+            return;
+        }
+    };
+    let mut targets: HashMap<String, Target> = HashMap::new();
+    loop {
+        let mut next_wake = Duration::from_secs(1);
+        match latest(&db).await {
+            Err(e) => tracing::warn!(error = %e, "cannot read the latest snapshot"),
+            Ok(None) => {}
+            Ok(Some((version, body))) => {
+                for url in &urls {
+                    let t = targets.entry(url.clone()).or_default();
+                    if t.version != version {
+                        *t = Target {
+                            version,
+                            ..Target::default()
+                        };
+                    }
+                    if t.done {
+                        continue;
+                    }
+                    if let Some(at) = t.next_try {
+                        if at > Instant::now() {
+                            next_wake = next_wake.min(at - Instant::now());
+                            continue;
+                        }
+                    }
+                    t.attempts += 1;
+                    let result = push(&client, url, secret.expose(), version, &body).await;
+                    let last_error = match result {
+                        Ok(()) => {
+                            t.done = true;
+                            tracing::info!(target_url = %url, version, "snapshot published");
+                            None
+                        }
+                        Err(e) => {
+                            let wait = backoff(t.attempts);
+                            t.next_try = Some(Instant::now() + wait);
+                            next_wake = next_wake.min(wait);
+                            tracing::warn!(target_url = %url, version, error = %e, "publish failed");
+                            Some(e)
+                        }
+                    };
+                    let state = PublishState {
+                        target: url.clone(),
+                        version,
+                        state: if t.done { "published" } else { "retrying" }.into(),
+                        attempts: t.attempts,
+                        last_error,
+                        updated_at: now_ms(),
+                    };
+                    if let Err(e) = store(&db, &state).await {
+                        tracing::warn!(error = %e, "cannot record publish state");
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(next_wake) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn latest(db: &Db) -> anyhow::Result<Option<(i64, String)>> {
+    let mut conn = db.reader.acquire().await?;
+    Ok(snapshots::latest(&mut conn).await?)
+}
+
+async fn store(db: &Db, s: &PublishState) -> anyhow::Result<()> {
+    let mut conn = db.writer.acquire().await?;
+    Ok(snapshots::set_publish_state(&mut conn, s).await?)
+}
+
+#[derive(serde::Deserialize)]
+struct EdgeAnswer {
+    snapshot_version: Option<i64>,
+}
+
+async fn push(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    version: i64,
+    body: &str,
+) -> Result<(), String> {
+    let endpoint = format!("{}/v1/admin/snapshot", url.trim_end_matches('/'));
+    let resp = client
+        .put(&endpoint)
+        .bearer_auth(secret)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = resp.status();
+    let answer: Option<EdgeAnswer> = resp.json().await.ok();
+    let edge_version = answer.and_then(|a| a.snapshot_version);
+    match status.as_u16() {
+        200..=299 => Ok(()),
+        409 if edge_version.is_some_and(|v| v >= version) => Ok(()),
+        code => Err(format!("edge answered {code}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        assert_eq!(super::backoff(1).as_millis(), 500);
+        assert_eq!(super::backoff(2).as_millis(), 1000);
+        assert_eq!(super::backoff(50).as_secs(), 30);
+    }
+}

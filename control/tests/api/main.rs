@@ -1,0 +1,14 @@
+//! API tests for the control plane, compiled into one binary. Each test runs on a fresh
+//! database, once on SQLite and once on PostgreSQL (`EDGEWISE_TEST_PG_URL`; the PostgreSQL
+//! variants fail unless it is set or `EDGEWISE_SKIP_PG=1`). `binary` drives the real
+//! `edgewise` executable: kill -9 mid-load, and two processes on one PostgreSQL.
+
+mod audit;
+mod binary;
+mod common;
+mod ingest;
+mod lifecycle;
+mod openapi;
+mod publish;
+mod roles;
+mod snapshots;

@@ -1,0 +1,126 @@
+//! Publishing to edge workers: a tiny local receiver plays the edge's
+//! `PUT /v1/admin/snapshot`, failing at first, so retries and the publish state are visible.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::put;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::common::{Backend, TestApp};
+
+#[derive(Debug, Default)]
+struct Edge {
+    /// Versions received with the right secret, in order.
+    received: Vec<u64>,
+    /// Requests to fail with 500 before accepting.
+    fail_first: usize,
+    bad_auth: usize,
+}
+
+async fn receive(
+    State(edge): State<Arc<Mutex<Edge>>>,
+    headers: HeaderMap,
+    Json(snap): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let mut e = edge.lock().unwrap();
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer edge-secret") {
+        e.bad_auth += 1;
+        return (StatusCode::UNAUTHORIZED, Json(json!({})));
+    }
+    if e.fail_first > 0 {
+        e.fail_first -= 1;
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({})));
+    }
+    let v = snap["snapshot_version"].as_u64().unwrap();
+    let have = e.received.last().copied().unwrap_or(0);
+    if v <= have {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({"snapshot_version": have})),
+        );
+    }
+    e.received.push(v);
+    (StatusCode::OK, Json(json!({"snapshot_version": v})))
+}
+
+async fn edge(fail_first: usize) -> (String, Arc<Mutex<Edge>>) {
+    let state = Arc::new(Mutex::new(Edge {
+        fail_first,
+        ..Edge::default()
+    }));
+    let router = Router::new()
+        .route("/v1/admin/snapshot", put(receive))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
+/// Polls the publish state until `done` holds (the publisher works in the background).
+async fn wait_for(app: &TestApp, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let (_, s) = app.get("/api/v1/publish").await;
+        if done(&s) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "publish state never settled: {}",
+        app.get("/api/v1/publish").await.1
+    );
+}
+
+async fn publishing(backend: Backend) {
+    let (healthy, healthy_state) = edge(0).await;
+    let (flaky, flaky_state) = edge(2).await;
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.edge_urls = vec![healthy.clone(), format!("{flaky}/")];
+        c.edge_secret = edgewise_control::config::Secret::new("edge-secret");
+    })
+    .await
+    else {
+        return;
+    };
+    app.running_test("t").await;
+    let published = |v: i64| {
+        move |s: &Value| {
+            s["targets"].as_array().is_some_and(|ts| {
+                ts.len() == 2
+                    && ts
+                        .iter()
+                        .all(|t| t["state"] == "published" && t["version"] == v)
+            })
+        }
+    };
+    let s = wait_for(&app, published(1)).await;
+    let flaky_row = s["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"].as_str().unwrap().starts_with(&flaky))
+        .unwrap()
+        .clone();
+    assert_eq!(flaky_row["attempts"], 3, "two failures, then success: {s}");
+    app.post("/api/v1/tests/t/pause", json!(null)).await;
+    wait_for(&app, published(2)).await;
+    assert_eq!(healthy_state.lock().unwrap().received, [1, 2]);
+    assert_eq!(flaky_state.lock().unwrap().received, [1, 2]);
+    assert_eq!(healthy_state.lock().unwrap().bad_auth, 0);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_sqlite() {
+    publishing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_postgres() {
+    publishing(Backend::Postgres).await;
+}

@@ -1,0 +1,121 @@
+//! The role matrix: every admin route answers 401 without a valid token, 403 to each role
+//! below its minimum, and neither to its minimum role and above.
+
+use edgewise_control::app::ROUTES;
+use edgewise_control::db::tokens::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::{test_spec, TestApp};
+
+/// (method, path template, minimum role, body).
+fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
+    use Role::*;
+    vec![
+        ("GET", "/api/v1/tests", Viewer, Value::Null),
+        ("POST", "/api/v1/tests", Editor, test_spec("new")),
+        ("GET", "/api/v1/tests/{key}", Viewer, Value::Null),
+        ("PUT", "/api/v1/tests/{key}", Editor, test_spec("hero")),
+        ("POST", "/api/v1/tests/{key}/start", Approver, Value::Null),
+        ("POST", "/api/v1/tests/{key}/pause", Editor, Value::Null),
+        ("POST", "/api/v1/tests/{key}/resume", Approver, Value::Null),
+        (
+            "POST",
+            "/api/v1/tests/{key}/stop",
+            Approver,
+            json!({"winner": "b"}),
+        ),
+        ("POST", "/api/v1/tests/{key}/archive", Approver, Value::Null),
+        ("GET", "/api/v1/tests/{key}/aggregates", Viewer, Value::Null),
+        ("GET", "/api/v1/settings", Viewer, Value::Null),
+        ("PUT", "/api/v1/layers", Editor, json!([])),
+        ("PUT", "/api/v1/holdout", Editor, json!(null)),
+        ("PUT", "/api/v1/personas", Editor, json!([])),
+        (
+            "PUT",
+            "/api/v1/allowed-origins",
+            Editor,
+            json!(["https://a.example"]),
+        ),
+        ("GET", "/api/v1/snapshots", Viewer, Value::Null),
+        ("GET", "/api/v1/snapshots/{version}", Viewer, Value::Null),
+        (
+            "POST",
+            "/api/v1/snapshots/{version}/rollback",
+            Approver,
+            Value::Null,
+        ),
+        ("GET", "/api/v1/publish", Viewer, Value::Null),
+        ("GET", "/api/v1/audit", Admin, Value::Null),
+        ("GET", "/api/v1/audit/verify", Admin, Value::Null),
+        ("DELETE", "/api/v1/units/{unit_id}", Admin, Value::Null),
+    ]
+}
+
+#[test]
+fn the_matrix_covers_every_admin_route() {
+    let covered: Vec<(&str, &str)> = matrix().iter().map(|(m, p, _, _)| (*m, *p)).collect();
+    for (method, path) in ROUTES {
+        if path.starts_with("/api/v1/") && *path != "/api/v1/openapi.json" {
+            assert!(
+                covered.contains(&(method, path)),
+                "{method} {path} is not in the role matrix"
+            );
+        }
+    }
+}
+
+both!(role_matrix, role_matrix);
+async fn role_matrix(app: TestApp) {
+    app.running_test("hero").await; // snapshot version 1 exists
+    let mut tokens = Vec::new();
+    for role in [Role::Viewer, Role::Editor, Role::Approver, Role::Admin] {
+        tokens.push((role, app.token(role).await));
+    }
+    for (method, template, min, body) in matrix() {
+        let path = template
+            .replace("{key}", "hero")
+            .replace("{version}", "1")
+            .replace("{unit_id}", "someone");
+        let method: Method = method.parse().unwrap();
+        let body = (!body.is_null() || template.ends_with("holdout")).then_some(&body);
+        for token in [None, Some("ew_not_a_token")] {
+            let (s, e) = app.call(method.clone(), &path, token, body).await;
+            assert_eq!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {e}"
+            );
+        }
+        for (role, token) in &tokens {
+            let (s, e) = app.call(method.clone(), &path, Some(token), body).await;
+            if *role < min {
+                assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} as {role:?}: {e}");
+            } else {
+                assert!(
+                    s != StatusCode::FORBIDDEN && s != StatusCode::UNAUTHORIZED,
+                    "{method} {path} as {role:?} got {s}: {e}"
+                );
+            }
+        }
+    }
+    // Ingestion keys are not API tokens and vice versa.
+    let key = app.ingest_key().await;
+    let (s, _) = app
+        .call(Method::GET, "/api/v1/tests", Some(&key), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = app.ingest(&app.admin, json!([])).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/v1/events",
+            None,
+            Some(&json!({"events": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    app.shutdown().await;
+}

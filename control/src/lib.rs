@@ -2,6 +2,7 @@
 //!
 //! [`app`] builds the router and runs it; [`api`] holds the admin routes under `/api/v1`,
 //! [`ingest`] the beacon endpoint (on SQLite through the group-commit [`writer`]), [`publish`] the task that pushes snapshots to edge workers.
+//! [`results`] turns aggregates into statistics; [`sim`] is `edgewise simulate`'s traffic generator.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
 //! building); [`db`] the storage functions, one module per table family, over SQLite or
 //! PostgreSQL. [`config`] is the command line, [`error`] the one error type.
@@ -16,4 +17,6 @@ pub mod extract;
 pub mod ingest;
 pub mod model;
 pub mod publish;
+pub mod results;
+pub mod sim;
 pub mod writer;

@@ -125,7 +125,8 @@ pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Resul
         .metrics
         .iter()
         .map(|m| {
-            let segment = |f: Filter<'_>| segment(spec, agg, &m.key, m.kind, f, query.alpha, &weights);
+            let segment =
+                |f: Filter<'_>| segment(spec, agg, &m.key, m.kind, f, query.alpha, &weights);
             MetricResults {
                 key: m.key.clone(),
                 kind: m.kind,

@@ -1,4 +1,5 @@
-//! Tests: create (draft), read, list, update, lifecycle transitions, and raw aggregates.
+//! Tests: create (draft), read, list, update, lifecycle transitions, raw aggregates and results
+//! (the statistics, computed by [`crate::results`] from the aggregates).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tests/{key}/stop", post(stop))
         .route("/api/v1/tests/{key}/archive", post(archive))
         .route("/api/v1/tests/{key}/aggregates", get(aggregates))
+        .route("/api/v1/tests/{key}/results", get(results))
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,4 +244,20 @@ async fn aggregates(
     tests::get_or_404(&mut conn, &key).await?;
     let agg = events::aggregates(&mut conn, &key).await?;
     Ok(Json(serde_json::json!({ "test": key, "aggregates": agg })))
+}
+
+#[tracing::instrument(skip_all, fields(key))]
+async fn results(
+    State(state): State<AppState>,
+    _: Caller<Viewer>,
+    Path(key): Path<String>,
+    Query(q): Query<crate::results::ResultsQuery>,
+) -> AppResult<Json<crate::results::Results>> {
+    if !(q.alpha > 0.0 && q.alpha < 0.5) {
+        return Err(AppError::invalid("alpha", "must be in (0, 0.5)"));
+    }
+    let mut conn = state.db.reader.acquire().await?;
+    let test = tests::get_or_404(&mut conn, &key).await?;
+    let agg = events::aggregates(&mut conn, &key).await?;
+    Ok(Json(crate::results::compute(&test.spec, &agg, &q)))
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod assign;
 mod serve;
+mod simulate;
 mod stats;
 
 /// Edgewise: edge-native A/B testing.
@@ -34,6 +35,9 @@ enum Command {
     /// Manage per-site ingestion keys.
     #[command(subcommand)]
     IngestKey(serve::IngestKeyCommand),
+    /// Drive synthetic visitors through a running edge and control plane; report results
+    /// next to the simulated truth.
+    Simulate(Box<simulate::SimulateArgs>),
     /// Check the audit log.
     #[command(subcommand)]
     Audit(serve::AuditCommand),
@@ -49,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => serve::token(cmd),
         Command::IngestKey(cmd) => serve::ingest_key(cmd),
         Command::Audit(cmd) => serve::audit(cmd),
+        Command::Simulate(args) => simulate::simulate(*args),
     }
 }

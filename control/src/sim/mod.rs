@@ -49,17 +49,17 @@ pub struct Sent {
     pub seconds: f64,
 }
 
-const DAY_MS: i64 = 86_400_000;
 const BATCH: usize = 250;
 
 pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report::Report> {
-    scenario.validate().map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+    scenario
+        .validate()
+        .map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
     let mut pop = Population::new(scenario);
     let total = u64::from(scenario.days) * u64::from(scenario.visits_per_day);
-    let start_ms = 1_790_000_000_000i64;
     let started = Instant::now();
     let mut sent = Sent::default();
     let mut pending: Vec<Event> = Vec::new();
@@ -95,7 +95,12 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
                     query.push(("persona", p));
                 }
                 let reply: anyhow::Result<Value> = async {
-                    let r = client.get(&url).query(&query).header("user-agent", ua).send().await?;
+                    let r = client
+                        .get(&url)
+                        .query(&query)
+                        .header("user-agent", ua)
+                        .send()
+                        .await?;
                     Ok(r.error_for_status()?.json().await?)
                 }
                 .await;
@@ -107,19 +112,20 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
             let (slot, reply) = joined?;
             replies[slot] = Some(reply.context("GET /v1/assign on the edge")?);
         }
-        for (k, (visit, reply)) in visits.iter().zip(replies).enumerate() {
-            let now_ms = start_ms + (done + k as u64) as i64 * DAY_MS / i64::from(scenario.visits_per_day);
+        for (visit, reply) in visits.iter().zip(replies) {
             let decision = reply
                 .as_ref()
                 .and_then(|r| r["decisions"].as_array())
                 .and_then(|ds| ds.iter().find(|d| d["test"] == scenario.test.as_str()));
             let counted = decision.and_then(|d| {
-                (d["counted"] == true).then(|| d["variant"].as_str()).flatten()
+                (d["counted"] == true)
+                    .then(|| d["variant"].as_str())
+                    .flatten()
             });
             match (visit, counted) {
                 (None, Some(_)) => sent.crawlers_counted += 1,
                 (None, None) => {}
-                (Some(i), Some(variant)) => pending.extend(pop.visit_events(*i, variant, now_ms)),
+                (Some(i), Some(variant)) => pending.extend(pop.visit_events(*i, variant)),
                 (Some(_), None) => {}
             }
             if visit.is_some() {
@@ -175,7 +181,11 @@ async fn send_batch(
             .await
             .context("POST /v1/events on the edge")?;
         if !r.status().is_success() {
-            bail!("the edge refused a beacon batch: {} {}", r.status(), r.text().await.unwrap_or_default());
+            bail!(
+                "the edge refused a beacon batch: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
         }
     }
     sent.events += batch.len() as u64;

@@ -107,12 +107,15 @@ impl<'s> Population<'s> {
     /// A crawler's visit: a fresh id and a bot User-Agent.
     pub fn crawler(&mut self) -> (String, &'static str) {
         let pick = self.draw.below(2);
-        (format!("bot-{}", self.draw.hex_id()), user_agent(DeviceClass::Bot, pick))
+        (
+            format!("bot-{}", self.draw.hex_id()),
+            user_agent(DeviceClass::Bot, pick),
+        )
     }
 
     /// Records the edge's counted variant for visitor `i` and, on the first such visit, draws
     /// their conversions from the truth. Returns the events this visit sends.
-    pub fn visit_events(&mut self, i: usize, variant: &str, now_ms: i64) -> Vec<Event> {
+    pub fn visit_events(&mut self, i: usize, variant: &str) -> Vec<Event> {
         let scenario = self.scenario;
         let mut events = Vec::new();
         let first = self.seen[i].outcome.is_none();
@@ -126,7 +129,11 @@ impl<'s> Population<'s> {
                     if !self.draw.chance(truth.rate_for(device, persona.as_deref())) {
                         return None;
                     }
-                    Some(truth.value_mean.map_or(1.0, |mean| self.draw.exponential(mean)))
+                    Some(
+                        truth
+                            .value_mean
+                            .map_or(1.0, |mean| self.draw.exponential(mean)),
+                    )
                 })
                 .collect();
             self.seen[i].outcome = Some(outcome);
@@ -147,7 +154,9 @@ impl<'s> Population<'s> {
             snapshot_version: None,
             device: Some(v.device),
             persona: v.persona.clone(),
-            ts: Some(now_ms),
+            // The edge stamps the receive time: simulated days are not wall-clock days, and
+            // the control plane refuses events from the distant past.
+            ts: None,
             metric: None,
             value: None,
         };

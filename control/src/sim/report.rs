@@ -112,17 +112,31 @@ impl Report {
             .collect();
         for metric in self.results["metrics"].as_array().into_iter().flatten() {
             let key = metric["key"].as_str().unwrap_or("?");
-            let _ = writeln!(out, "\nmetric {key} ({})", metric["role"].as_str().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "\nmetric {key} ({})",
+                metric["role"].as_str().unwrap_or("")
+            );
             let _ = writeln!(
                 out,
                 "  {:<14} {:>8} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8}",
                 "variant", "units", "sent", "true", "observed", "lift", "p-value", "P(win)"
             );
-            let comparisons = metric["overall"]["comparisons"].as_array().cloned().unwrap_or_default();
-            for v in metric["overall"]["variants"].as_array().into_iter().flatten() {
+            let comparisons = metric["overall"]["comparisons"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for v in metric["overall"]["variants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let name = v["name"].as_str().unwrap_or("?");
                 let n = v["n"].as_f64().unwrap_or(0.0);
-                let observed = v["conversions"].as_f64().or_else(|| v["sum"].as_f64()).unwrap_or(0.0);
+                let observed = v["conversions"]
+                    .as_f64()
+                    .or_else(|| v["sum"].as_f64())
+                    .unwrap_or(0.0);
                 let truth = self.expected.true_rates.get(key).and_then(|t| t.get(name));
                 let cmp = comparisons.iter().find(|c| c["variant"] == name);
                 let _ = writeln!(
@@ -132,10 +146,18 @@ impl Report {
                     units.get(name).copied().unwrap_or(0),
                     self.expected.units.get(name).copied().unwrap_or(0),
                     truth.map_or("-".into(), |t| format!("{:.4}", t)),
-                    if n > 0.0 { format!("{:.4}", observed / n) } else { "-".into() },
-                    cmp.map_or("control".into(), |c| pct(&c["frequentist"]["relative"]["estimate"])),
+                    if n > 0.0 {
+                        format!("{:.4}", observed / n)
+                    } else {
+                        "-".into()
+                    },
+                    cmp.map_or("control".into(), |c| pct(
+                        &c["frequentist"]["relative"]["estimate"]
+                    )),
                     cmp.map_or("".into(), |c| num(&c["frequentist"]["relative"]["p_value"])),
-                    cmp.map_or("".into(), |c| num(&c["bayesian"]["relative"]["chance_to_win"])),
+                    cmp.map_or("".into(), |c| num(
+                        &c["bayesian"]["relative"]["chance_to_win"]
+                    )),
                 );
             }
         }
@@ -148,5 +170,6 @@ fn num(v: &Value) -> String {
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{:+.1}%", x * 100.0))
+    v.as_f64()
+        .map_or("-".into(), |x| format!("{:+.1}%", x * 100.0))
 }

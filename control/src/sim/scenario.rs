@@ -118,7 +118,9 @@ impl Scenario {
         let positive = |name: &str, weights: &mut dyn Iterator<Item = f64>| {
             let all: Vec<f64> = weights.collect();
             if all.iter().any(|w| !w.is_finite() || *w < 0.0) || all.iter().sum::<f64>() <= 0.0 {
-                Err(format!("{name} needs non-negative weights that are not all zero"))
+                Err(format!(
+                    "{name} needs non-negative weights that are not all zero"
+                ))
             } else {
                 Ok(())
             }

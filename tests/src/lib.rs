@@ -7,6 +7,7 @@
 //! ingestion endpoint; [`gen`] generates snapshots with many tests and mixed targeting (also used
 //! by `scripts/bench-edge` through the `gen-snapshot` binary); [`http`] is a small client.
 
+pub mod control;
 pub mod gen;
 pub mod http;
 pub mod receiver;

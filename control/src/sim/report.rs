@@ -17,7 +17,8 @@ pub struct Expected {
     pub units: BTreeMap<String, u64>,
     /// Per metric, per variant: units that converted.
     pub conversions: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Per metric, per variant: the mean true rate over the variant's exposed units.
+    /// Per metric, per variant: the true per-unit mean over the variant's exposed units (the
+    /// conversion rate of a binomial metric, rate × mean value of a value metric).
     pub true_rates: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
@@ -42,8 +43,9 @@ pub fn expected_counts(scenario: &Scenario, pop: &Population<'_>) -> Expected {
                     .or_default() += 1;
             }
             if let Some(truth) = metric.variants.get(variant) {
-                *rate_sums.entry((m, variant.clone())).or_default() +=
-                    truth.rate_for(v.device, v.persona.as_deref());
+                *rate_sums.entry((m, variant.clone())).or_default() += truth
+                    .rate_for(v.device, v.persona.as_deref())
+                    * truth.value_mean.unwrap_or(1.0);
             }
         }
     }

@@ -1,0 +1,138 @@
+//! The real control plane (`edgewise serve`) on a fresh SQLite file, for end-to-end tests.
+//!
+//! It is started by a small shell script that records the server's pid, so a test (or the
+//! simulator's `--restart-command`) can kill it with `kill -9` and start it again on the same
+//! port and database: a crash restart, which must lose nothing that was acknowledged.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::http::{Client, Resp};
+use crate::tools::{self, TempDir};
+
+#[derive(Debug)]
+pub struct ControlPlane {
+    pub base: String,
+    pub admin_token: String,
+    pub ingest_key: String,
+    pub client: Client,
+    dir: TempDir,
+}
+
+impl ControlPlane {
+    /// Creates the database, an admin token and an ingestion key; does not start the server.
+    pub fn prepare() -> ControlPlane {
+        let dir = TempDir::new("edgewise-control");
+        let port = tools::free_port();
+        let db = format!("sqlite://{}", dir.path().join("edgewise.db").display());
+        let cli = |args: &[&str]| {
+            let out = Command::new(tools::edgewise_cli())
+                .args(args)
+                .args(["--database-url", &db])
+                .output()
+                .unwrap_or_else(|e| panic!("edgewise {args:?}: {e}"));
+            assert!(
+                out.status.success(),
+                "edgewise {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let admin_token = cli(&["token", "create", "--role", "admin"]);
+        let ingest_key = cli(&["ingest-key", "create", "--site", "e2e"]);
+        ControlPlane {
+            base: format!("http://127.0.0.1:{port}"),
+            admin_token,
+            ingest_key,
+            client: Client::new(),
+            dir,
+        }
+    }
+
+    /// Writes `start.sh` and `restart.sh` and starts the server, pushing to `edge` with
+    /// `edge_secret`.
+    pub fn start(&self, edge: &str, edge_secret: &str) {
+        let d = self.dir.path();
+        let listen = self.base.trim_start_matches("http://");
+        let start = format!(
+            "#!/bin/sh\nset -e\nsetsid {bin} serve --database-url sqlite://{db} --listen {listen} \
+             --edge-url {edge} --edge-secret {edge_secret} >> {log} 2>&1 < /dev/null &\n\
+             echo $! > {pid}\n\
+             for i in $(seq 1 200); do curl -fsS -o /dev/null {base}/healthz && exit 0; sleep 0.1; done\n\
+             echo 'control plane did not start' >&2; exit 1\n",
+            bin = tools::edgewise_cli().display(),
+            db = d.join("edgewise.db").display(),
+            log = d.join("control.log").display(),
+            pid = d.join("control.pid").display(),
+            base = self.base,
+        );
+        let restart = format!(
+            "#!/bin/sh\nkill -9 $(cat {pid}) 2>/dev/null\nsleep 0.2\nexec sh {start}\n",
+            pid = d.join("control.pid").display(),
+            start = d.join("start.sh").display(),
+        );
+        std::fs::write(d.join("start.sh"), start).unwrap_or_else(|e| panic!("write start.sh: {e}"));
+        std::fs::write(d.join("restart.sh"), restart)
+            .unwrap_or_else(|e| panic!("write restart.sh: {e}"));
+        let status = Command::new("sh")
+            .arg(d.join("start.sh"))
+            .status()
+            .unwrap_or_else(|e| panic!("sh start.sh: {e}"));
+        assert!(
+            status.success(),
+            "the control plane did not start:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// A shell command that kills the server with SIGKILL and starts it again.
+    pub fn restart_command(&self) -> String {
+        format!("sh {}", self.dir.path().join("restart.sh").display())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("control.log")
+    }
+
+    /// An admin API call; `body` is JSON.
+    pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let auth = format!("Bearer {}", self.admin_token);
+        let text = body.map(Value::to_string);
+        self.client.send(
+            method,
+            &format!("{}{path}", self.base),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            text.as_deref().map(str::as_bytes),
+        )
+    }
+
+    /// Waits until `check` holds for the worker's answer, returning how long it took.
+    pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if check() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("control.pid")) {
+            let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The whole system as one: the real control plane (SQLite) and the built worker on workerd,
+//! driven by `edgewise simulate` with a known truth. A clear winner must come out significant
+//! and a neutral variant not; SRM stays quiet; crawlers, duplicate beacons and a `kill -9`
+//! restart of the control plane mid-run change no count. Then an admin change (pause, new
+//! weights) must reach the edge; the time it takes is printed (`-- --nocapture`), not asserted.
+
+use std::process::Command;
+use std::time::Duration;
+
+use edgewise_tests::control::ControlPlane;
+use edgewise_tests::tools::{self, TempDir};
+use edgewise_tests::worker::{Worker, ADMIN_SECRET};
+use serde_json::{json, Value};
+
+const TEST: &str = "signup-headline";
+
+fn spec(weights: [u32; 3]) -> Value {
+    json!({
+        "key": TEST,
+        "variants": [
+            {"key": "control", "weight": weights[0], "content": {"headline": "A"}},
+            {"key": "winner", "weight": weights[1], "content": {"headline": "B"}},
+            {"key": "neutral", "weight": weights[2], "content": {"headline": "C"}}
+        ],
+        "metrics": [{"key": "signup", "kind": "binomial", "role": "primary"}]
+    })
+}
+
+fn scenario() -> Value {
+    json!({
+        "seed": 2026,
+        "test": TEST,
+        "days": 4,
+        "visits_per_day": 2500,
+        "returning_share": 0.2,
+        "devices": {"mobile": 5, "desktop": 4, "tablet": 1},
+        "personas": {"none": 8, "TechEarlyAdopter": 2},
+        "metrics": [{"key": "signup", "variants": {
+            "control": {"rate": 0.10},
+            "winner": {"rate": 0.14},
+            "neutral": {"rate": 0.10}
+        }}],
+        "faults": {"bot_share": 0.05, "duplicate_share": 0.25, "restart_at": 0.5}
+    })
+}
+
+fn edge_assign(worker: &Worker, unit: &str) -> Value {
+    let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    worker
+        .get(&format!("/v1/assign?unit={unit}"), &[("user-agent", ua)])
+        .json()
+}
+
+fn decision(reply: &Value) -> Option<Value> {
+    reply["decisions"]
+        .as_array()?
+        .iter()
+        .find(|d| d["test"] == TEST)
+        .cloned()
+}
+
+#[test]
+fn a_known_winner_wins_and_faults_change_no_count() {
+    let control = ControlPlane::prepare();
+    let worker = Worker::start(&[
+        ("CONTROL_URL", control.base.as_str()),
+        ("INGEST_KEY", control.ingest_key.as_str()),
+    ]);
+    control.start(&worker.base, ADMIN_SECRET);
+
+    let created = control.api("POST", "/api/v1/tests", Some(&spec([1, 1, 1])));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let started = control.api("POST", &format!("/api/v1/tests/{TEST}/start"), None);
+    assert_eq!(started.status, 200, "{}", started.body);
+    let first = ControlPlane::wait_until(Duration::from_secs(30), || {
+        decision(&edge_assign(&worker, "probe")).is_some_and(|d| d["reason"] == "assigned")
+    });
+    println!(
+        "start → edge serves the test: {:?}",
+        first.expect("the edge never served the started test")
+    );
+
+    let dir = TempDir::new("edgewise-sim");
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, scenario().to_string()).unwrap();
+    let out = Command::new(tools::edgewise_cli())
+        .args([
+            "simulate",
+            "--json",
+            "--quiet",
+            "--concurrency",
+            "32",
+            "--settle-seconds",
+            "90",
+        ])
+        .arg("--scenario")
+        .arg(&file)
+        .args([
+            "--edge",
+            &worker.base,
+            "--control",
+            &control.base,
+            "--token",
+            &control.admin_token,
+        ])
+        .args(["--restart-command", &control.restart_command()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "simulate failed: {}\ncontrol log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        control.log_text()
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (sent, expected, results) = (&report["sent"], &report["expected"], &report["results"]);
+    println!(
+        "simulated {} visits in {:.1} s: {:.0} visits/s through edge and control plane",
+        sent["visits"].as_u64().unwrap() + sent["crawler_visits"].as_u64().unwrap(),
+        sent["seconds"].as_f64().unwrap(),
+        (sent["visits"].as_f64().unwrap() + sent["crawler_visits"].as_f64().unwrap())
+            / sent["seconds"].as_f64().unwrap()
+    );
+
+    // The faults happened...
+    assert_eq!(sent["restarted"], true);
+    assert!(sent["crawler_visits"].as_u64().unwrap() > 100);
+    assert!(sent["duplicate_batches"].as_u64().unwrap() > 0);
+    // ...and changed no count: exactly the units and conversions that were sent, once each.
+    assert_eq!(
+        sent["crawlers_counted"], 0,
+        "a crawler was assigned and counted"
+    );
+    let signup = results["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "signup")
+        .unwrap();
+    for v in results["variants"].as_array().unwrap() {
+        let key = v["key"].as_str().unwrap();
+        assert_eq!(v["units"], expected["units"][key], "units of {key}");
+        let counted = signup["overall"]["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == key)
+            .unwrap();
+        assert_eq!(
+            counted["conversions"], expected["conversions"]["signup"][key],
+            "conversions of {key}"
+        );
+    }
+    assert_eq!(
+        results["srm"]["alert"], false,
+        "SRM fired without cause: {}",
+        results["srm"]
+    );
+
+    let cmp = |variant: &str| {
+        signup["overall"]["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["variant"] == variant)
+            .unwrap()
+            .clone()
+    };
+    let winner = cmp("winner");
+    let p = winner["frequentist"]["relative"]["p_value"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        p < 0.05
+            && winner["frequentist"]["relative"]["estimate"]
+                .as_f64()
+                .unwrap()
+                > 0.0,
+        "{winner}"
+    );
+    assert!(
+        winner["bayesian"]["relative"]["chance_to_win"]
+            .as_f64()
+            .unwrap()
+            > 0.95,
+        "{winner}"
+    );
+    let neutral = cmp("neutral");
+    assert!(
+        neutral["frequentist"]["relative"]["p_value"]
+            .as_f64()
+            .unwrap()
+            >= 0.05,
+        "{neutral}"
+    );
+    // Each breakdown carries its own SRM.
+    assert!(signup["by_device"]["mobile"]["srm_p_value"].is_number());
+    assert!(signup["by_persona"]["TechEarlyAdopter"]["srm_p_value"].is_number());
+
+    // Propagation: pause, then change weights; the edge must serve each change.
+    let paused = control.api("POST", &format!("/api/v1/tests/{TEST}/pause"), None);
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    let pause_took = ControlPlane::wait_until(Duration::from_secs(30), || {
+        decision(&edge_assign(&worker, "probe")).is_some_and(|d| d["reason"] == "paused")
+    });
+    println!(
+        "pause → edge serves it: {:?}",
+        pause_took.expect("the edge never served the pause")
+    );
+    let resumed = control.api("POST", &format!("/api/v1/tests/{TEST}/resume"), None);
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    let before = edge_assign(&worker, "probe")["snapshot_version"]
+        .as_u64()
+        .unwrap_or(0);
+    let mut changed = spec([0, 1, 0]);
+    changed["coverage"] = json!(1.0);
+    let put = control.api("PUT", &format!("/api/v1/tests/{TEST}"), Some(&changed));
+    assert_eq!(put.status, 200, "{}", put.body);
+    let weights_took = ControlPlane::wait_until(Duration::from_secs(30), || {
+        let reply = edge_assign(&worker, "probe-2");
+        reply["snapshot_version"].as_u64().unwrap_or(0) > before
+            && decision(&reply).is_some_and(|d| d["variant"] == "winner")
+    });
+    println!(
+        "weights change → edge serves it: {:?}",
+        weights_took.expect("the edge never served the new weights")
+    );
+}

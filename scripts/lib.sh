@@ -14,6 +14,14 @@ ensure_rust() {
   fi
 }
 
+# Debian's Chromium, for the browser test (playwright-core drives it; it never downloads one).
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    step "installing Debian's chromium (about a minute, once)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_PORT=${EDGEWISE_PG_PORT:-55432}
 

@@ -191,24 +191,32 @@ pub async fn apply(
     }
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let exposures: Vec<&NewEvent> = first.into_values().collect();
-    let mut known: HashSet<(String, String)> = HashSet::new();
     if !returning {
+        // SQLite: count the not-yet-exposed units per cell inside the database, then insert;
+        // nothing streams back through the driver (repeat visitors made that the bulk of it).
         for chunk in exposures.chunks(CHUNK) {
             let sql = format!(
-                "SELECT test, unit_id FROM exposures WHERE (test, unit_id) IN (VALUES {})",
-                values(dialect, chunk.len(), 2)
+                "INSERT INTO agg_exposures (test, variant, device, persona, units) \
+                 SELECT column1, column3, column4, column5, COUNT(*) FROM (VALUES {}) AS v \
+                 WHERE NOT EXISTS (SELECT 1 FROM exposures x \
+                   WHERE x.test = v.column1 AND x.unit_id = v.column2) \
+                 GROUP BY column1, column3, column4, column5 \
+                 ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
+                 units = agg_exposures.units + excluded.units",
+                values(dialect, chunk.len(), 5)
             );
-            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+            let mut q = sqlx::query(&sql);
             for e in chunk {
-                q = q.bind(&e.test).bind(&e.unit_id);
+                q = q
+                    .bind(&e.test)
+                    .bind(&e.unit_id)
+                    .bind(&e.variant)
+                    .bind(&e.device)
+                    .bind(&e.persona);
             }
-            known.extend(q.fetch_all(&mut *conn).await?);
+            q.execute(&mut *conn).await?;
         }
     }
-    let exposures: Vec<&NewEvent> = exposures
-        .into_iter()
-        .filter(|e| !known.contains(&(e.test.clone(), e.unit_id.clone())))
-        .collect();
     for chunk in exposures.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES {} \
@@ -230,22 +238,8 @@ pub async fn apply(
                 .bind(&e.persona)
                 .bind(e.ts);
         }
-        let new_cells = if returning {
-            q.fetch_all(&mut *conn).await?
-        } else {
-            q.fetch_all(&mut *conn).await?;
-            chunk
-                .iter()
-                .map(|e| {
-                    (
-                        e.test.clone(),
-                        e.variant.clone(),
-                        e.device.clone(),
-                        e.persona.clone(),
-                    )
-                })
-                .collect()
-        };
+        // Empty on SQLite, whose new exposures were counted above.
+        let new_cells = q.fetch_all(&mut *conn).await?;
         for cell in new_cells {
             *agg_exp.entry(cell).or_default() += 1;
         }

@@ -8,6 +8,10 @@
 //! follows. Because every step is an atomic insert or upsert on a unique key, several
 //! processes on one PostgreSQL stay exact. Rows are written in key order so concurrent
 //! transactions take row locks in the same order. Reading [`aggregates`] never touches events.
+//!
+//! On SQLite, whose single writer makes "look, then write" just as exact, the same steps skip
+//! `RETURNING` (every returned row is a thread hand-off in the driver): known ids are looked
+//! up first, and first exposures are counted inside the database by an `INSERT … SELECT`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -10,8 +10,9 @@
 //! transactions take row locks in the same order. Reading [`aggregates`] never touches events.
 //!
 //! On SQLite, whose single writer makes "look, then write" just as exact, the same steps skip
-//! `RETURNING` (every returned row is a thread hand-off in the driver): known ids are looked
-//! up first, and first exposures are counted inside the database by an `INSERT … SELECT`.
+//! `RETURNING` (every returned row is a thread hand-off in the driver): events are inserted
+//! inside a savepoint and only looked up when some ids were already known, and first
+//! exposures are counted inside the database by an `INSERT … SELECT`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -118,9 +119,22 @@ pub async fn apply(
     // new. SQLite has one writer, so looking first is just as exact and avoids streaming every
     // inserted id back through the driver (a thread hand-off per row).
     let returning = dialect == Dialect::Postgres;
-    let mut existing: HashSet<String> = HashSet::new();
-    if !returning {
-        for chunk in uniq.chunks(CHUNK) {
+    let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
+    for chunk in uniq.chunks(CHUNK) {
+        if returning {
+            inserted.extend(insert_events(conn, dialect, chunk).await?.0);
+            continue;
+        }
+        // SQLite: try the common case (all new) in one statement; if some ids were known,
+        // undo it and insert only the unknown ones.
+        sqlx::query("SAVEPOINT ew_events")
+            .execute(&mut *conn)
+            .await?;
+        let (_, n) = insert_events(conn, dialect, chunk).await?;
+        if n != chunk.len() as u64 {
+            sqlx::query("ROLLBACK TO ew_events")
+                .execute(&mut *conn)
+                .await?;
             let sql = format!(
                 "SELECT event_id FROM events WHERE event_id IN ({})",
                 vec!["?"; chunk.len()].join(",")
@@ -129,52 +143,20 @@ pub async fn apply(
             for e in chunk {
                 q = q.bind(&e.event_id);
             }
-            existing.extend(q.fetch_all(&mut *conn).await?);
-        }
-    }
-    let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
-    let to_insert: Vec<&NewEvent> = uniq
-        .iter()
-        .copied()
-        .filter(|e| !existing.contains(&e.event_id))
-        .collect();
-    for chunk in to_insert.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
-             persona, ts, snapshot_version, site, received_at) VALUES {} \
-             ON CONFLICT (event_id) DO NOTHING{}",
-            values(dialect, chunk.len(), 13),
-            if returning { " RETURNING event_id" } else { "" }
-        );
-        let mut q = sqlx::query_scalar::<_, String>(&sql);
-        for e in chunk {
-            q = q
-                .bind(&e.event_id)
-                .bind(match e.kind {
-                    EventKind::Exposure => "exposure",
-                    EventKind::Conversion => "conversion",
-                })
-                .bind(&e.unit_id)
-                .bind(&e.test)
-                .bind(&e.variant)
-                // No NULL binds in multi-row statements: through sqlx's Any driver a NULL is
-                // declared untyped, and PostgreSQL's cached statement then rejects a later
-                // float in the same slot. Absent values are stored as '' and 0.
-                .bind(e.metric.as_deref().unwrap_or(""))
-                .bind(e.value.unwrap_or(0.0))
-                .bind(&e.device)
-                .bind(&e.persona)
-                .bind(e.ts)
-                .bind(e.snapshot_version.unwrap_or(0))
-                .bind(&e.site)
-                .bind(e.received_at);
-        }
-        if returning {
-            inserted.extend(q.fetch_all(&mut *conn).await?);
+            let known: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+            let rest: Vec<&NewEvent> = chunk
+                .iter()
+                .copied()
+                .filter(|e| !known.contains(&e.event_id))
+                .collect();
+            if !rest.is_empty() {
+                insert_events(conn, dialect, &rest).await?;
+            }
+            inserted.extend(rest.iter().map(|e| e.event_id.clone()));
         } else {
-            q.fetch_all(&mut *conn).await?;
             inserted.extend(chunk.iter().map(|e| e.event_id.clone()));
         }
+        sqlx::query("RELEASE ew_events").execute(&mut *conn).await?;
     }
     let fresh: Vec<&NewEvent> = uniq
         .into_iter()
@@ -370,6 +352,57 @@ pub async fn apply(
     }
     add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
     Ok(inserted)
+}
+
+/// Inserts raw events, skipping known ids. Returns the new ids on PostgreSQL (`RETURNING`),
+/// and on SQLite only how many rows went in.
+async fn insert_events(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    chunk: &[&NewEvent],
+) -> AppResult<(Vec<String>, u64)> {
+    let returning = dialect == Dialect::Postgres;
+    let sql = format!(
+        "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
+         persona, ts, snapshot_version, site, received_at) VALUES {} \
+         ON CONFLICT (event_id) DO NOTHING{}",
+        values(dialect, chunk.len(), 13),
+        if returning { " RETURNING event_id" } else { "" }
+    );
+    let mut q = sqlx::query(&sql);
+    for e in chunk {
+        q = q
+            .bind(&e.event_id)
+            .bind(match e.kind {
+                EventKind::Exposure => "exposure",
+                EventKind::Conversion => "conversion",
+            })
+            .bind(&e.unit_id)
+            .bind(&e.test)
+            .bind(&e.variant)
+            // No NULL binds in multi-row statements: through sqlx's Any driver a NULL is
+            // declared untyped, and PostgreSQL's cached statement then rejects a later
+            // float in the same slot. Absent values are stored as '' and 0.
+            .bind(e.metric.as_deref().unwrap_or(""))
+            .bind(e.value.unwrap_or(0.0))
+            .bind(&e.device)
+            .bind(&e.persona)
+            .bind(e.ts)
+            .bind(e.snapshot_version.unwrap_or(0))
+            .bind(&e.site)
+            .bind(e.received_at);
+    }
+    if returning {
+        let rows = q.fetch_all(&mut *conn).await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = ids.len() as u64;
+        Ok((ids, n))
+    } else {
+        Ok((Vec::new(), q.execute(&mut *conn).await?.rows_affected()))
+    }
 }
 
 fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), sqlx::Error> {

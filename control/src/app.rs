@@ -29,6 +29,8 @@ pub struct AppState {
     pub publish: Arc<Notify>,
     /// Valid ingestion keys seen so far: key hash → site.
     pub ingest_keys: Arc<RwLock<std::collections::HashMap<String, String>>>,
+    /// Largest accepted `POST /v1/events` body.
+    pub max_body_bytes: usize,
     /// SQLite's group-commit writer; PostgreSQL ingests on the request's own connection.
     pub writer: Option<Writer>,
 }
@@ -41,6 +43,7 @@ impl AppState {
         AppState {
             writer,
             ingest_keys: Arc::default(),
+            max_body_bytes: config.max_body_bytes,
             db,
             catalog: Arc::new(RwLock::new(Arc::new(Catalog {
                 version: -1,
@@ -85,10 +88,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/units/{unit_id}"),
 ];
 
-pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+pub fn app(state: AppState) -> Router {
     let ingest = Router::new()
         .route("/v1/events", post(ingest::post_events))
-        .layer(DefaultBodyLimit::max(max_body_bytes));
+        .layer(DefaultBodyLimit::max(state.max_body_bytes));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/snapshot", get(api::snapshots::serve_latest))
@@ -128,7 +131,7 @@ impl App {
             state.publish.clone(),
             stopped,
         ));
-        let router = app(state.clone(), config.max_body_bytes);
+        let router = app(state.clone());
         Ok(App {
             addr,
             state,

@@ -262,6 +262,7 @@ pub async fn post_events(
     rejected.append(&mut invalid);
     rejected.sort_by_key(|r| r.index);
     let applied = match &state.writer {
+        _ if ok.is_empty() => Applied::default(),
         Some(writer) => writer.submit(ok).await?,
         None => apply_with_retry(&state, &ok).await?,
     };

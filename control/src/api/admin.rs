@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::auth::{Admin, Caller};
 use crate::db::tokens::sha256_hex;
-use crate::db::{audit, events, tests, Mutation};
+use crate::db::{aggregates, audit, tests, Mutation};
 use crate::error::AppResult;
 
 pub fn router() -> Router<AppState> {
@@ -54,7 +54,7 @@ async fn delete_unit(
     State(state): State<AppState>,
     Caller(actor, _): Caller<Admin>,
     Path(unit_id): Path<String>,
-) -> AppResult<Json<events::Deleted>> {
+) -> AppResult<Json<aggregates::Deleted>> {
     let mut m = Mutation::begin(&state.db).await?;
     let kinds: HashMap<_, HashMap<_, _>> = tests::list(&mut m.tx, None)
         .await?
@@ -69,7 +69,7 @@ async fn delete_unit(
             (t.spec.key, metrics)
         })
         .collect();
-    let deleted = events::delete_unit(&mut m.tx, state.db.dialect, &unit_id, &kinds).await?;
+    let deleted = aggregates::delete_unit(&mut m.tx, state.db.dialect, &unit_id, &kinds).await?;
     let after = serde_json::to_value(&deleted)?;
     let target = format!("unit:sha256:{}", sha256_hex(&unit_id));
     m.finish(&actor, "unit.delete", &target, None, Some(&after))

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::auth::{Approver, Caller, Editor, Viewer};
 use crate::db::Actor;
-use crate::db::{events, settings, tests, Mutation};
+use crate::db::{aggregates, settings, tests, Mutation};
 use crate::error::{AppError, AppResult};
 use crate::extract::JsonBody;
 use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
@@ -242,7 +242,7 @@ async fn aggregates(
 ) -> AppResult<Json<serde_json::Value>> {
     let mut conn = state.db.reader.acquire().await?;
     tests::get_or_404(&mut conn, &key).await?;
-    let agg = events::aggregates(&mut conn, &key).await?;
+    let agg = aggregates::aggregates(&mut conn, &key).await?;
     Ok(Json(serde_json::json!({ "test": key, "aggregates": agg })))
 }
 

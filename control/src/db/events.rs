@@ -7,15 +7,19 @@
 //! upsert that returns the new totals, from which the change to n, sum and sum of squares
 //! follows. Because every step is an atomic insert or upsert on a unique key, several
 //! processes on one PostgreSQL stay exact. Rows are written in key order so concurrent
-//! transactions take row locks in the same order. Reading [`aggregates`] never touches events.
+//! transactions take row locks in the same order. Reading [`super::aggregates`] never touches
+//! raw events.
+//!
+//! On SQLite, whose single writer makes "look, then write" just as exact, the same steps skip
+//! `RETURNING` (every returned row is a thread hand-off in the driver): events are inserted
+//! inside a savepoint and only looked up when some ids were already known, and first
+//! exposures are counted inside the database by an `INSERT … SELECT`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use edgewise_shared::beacon::EventKind;
-use edgewise_shared::snapshot::MetricKind;
-use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow, Row};
+use sqlx::{AnyConnection, Row};
 
 use super::Dialect;
 use crate::error::AppResult;
@@ -48,11 +52,11 @@ pub struct Applied {
 }
 
 /// Rows per multi-row statement; keeps parameters far below both engines' limits.
-const CHUNK: usize = 400;
+pub(crate) const CHUNK: usize = 400;
 
 /// `($1, …, $cols), (…)` for `rows` rows; plain `?` on SQLite, whose parameter-name lookup is
 /// a linear scan per parameter and made numbered placeholders quadratic in batch size.
-fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
+pub(crate) fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -76,7 +80,7 @@ fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
     s
 }
 
-type Cell = (String, String, String, String); // test, variant, device, persona
+pub(crate) type Cell = (String, String, String, String); // test, variant, device, persona
 /// (test, unit, metric) → (conversions, summed value, is a value metric).
 type ConvKey<'a> = (&'a str, &'a str, &'a str);
 type ConvDelta = (i64, f64, bool);
@@ -114,9 +118,22 @@ pub async fn apply(
     // new. SQLite has one writer, so looking first is just as exact and avoids streaming every
     // inserted id back through the driver (a thread hand-off per row).
     let returning = dialect == Dialect::Postgres;
-    let mut existing: HashSet<String> = HashSet::new();
-    if !returning {
-        for chunk in uniq.chunks(CHUNK) {
+    let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
+    for chunk in uniq.chunks(CHUNK) {
+        if returning {
+            inserted.extend(insert_events(conn, dialect, chunk).await?.0);
+            continue;
+        }
+        // SQLite: try the common case (all new) in one statement; if some ids were known,
+        // undo it and insert only the unknown ones.
+        sqlx::query("SAVEPOINT ew_events")
+            .execute(&mut *conn)
+            .await?;
+        let (_, n) = insert_events(conn, dialect, chunk).await?;
+        if n != chunk.len() as u64 {
+            sqlx::query("ROLLBACK TO ew_events")
+                .execute(&mut *conn)
+                .await?;
             let sql = format!(
                 "SELECT event_id FROM events WHERE event_id IN ({})",
                 vec!["?"; chunk.len()].join(",")
@@ -125,52 +142,20 @@ pub async fn apply(
             for e in chunk {
                 q = q.bind(&e.event_id);
             }
-            existing.extend(q.fetch_all(&mut *conn).await?);
-        }
-    }
-    let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
-    let to_insert: Vec<&NewEvent> = uniq
-        .iter()
-        .copied()
-        .filter(|e| !existing.contains(&e.event_id))
-        .collect();
-    for chunk in to_insert.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
-             persona, ts, snapshot_version, site, received_at) VALUES {} \
-             ON CONFLICT (event_id) DO NOTHING{}",
-            values(dialect, chunk.len(), 13),
-            if returning { " RETURNING event_id" } else { "" }
-        );
-        let mut q = sqlx::query_scalar::<_, String>(&sql);
-        for e in chunk {
-            q = q
-                .bind(&e.event_id)
-                .bind(match e.kind {
-                    EventKind::Exposure => "exposure",
-                    EventKind::Conversion => "conversion",
-                })
-                .bind(&e.unit_id)
-                .bind(&e.test)
-                .bind(&e.variant)
-                // No NULL binds in multi-row statements: through sqlx's Any driver a NULL is
-                // declared untyped, and PostgreSQL's cached statement then rejects a later
-                // float in the same slot. Absent values are stored as '' and 0.
-                .bind(e.metric.as_deref().unwrap_or(""))
-                .bind(e.value.unwrap_or(0.0))
-                .bind(&e.device)
-                .bind(&e.persona)
-                .bind(e.ts)
-                .bind(e.snapshot_version.unwrap_or(0))
-                .bind(&e.site)
-                .bind(e.received_at);
-        }
-        if returning {
-            inserted.extend(q.fetch_all(&mut *conn).await?);
+            let known: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+            let rest: Vec<&NewEvent> = chunk
+                .iter()
+                .copied()
+                .filter(|e| !known.contains(&e.event_id))
+                .collect();
+            if !rest.is_empty() {
+                insert_events(conn, dialect, &rest).await?;
+            }
+            inserted.extend(rest.iter().map(|e| e.event_id.clone()));
         } else {
-            q.fetch_all(&mut *conn).await?;
             inserted.extend(chunk.iter().map(|e| e.event_id.clone()));
         }
+        sqlx::query("RELEASE ew_events").execute(&mut *conn).await?;
     }
     let fresh: Vec<&NewEvent> = uniq
         .into_iter()
@@ -191,24 +176,32 @@ pub async fn apply(
     }
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let exposures: Vec<&NewEvent> = first.into_values().collect();
-    let mut known: HashSet<(String, String)> = HashSet::new();
     if !returning {
+        // SQLite: count the not-yet-exposed units per cell inside the database, then insert;
+        // nothing streams back through the driver (repeat visitors made that the bulk of it).
         for chunk in exposures.chunks(CHUNK) {
             let sql = format!(
-                "SELECT test, unit_id FROM exposures WHERE (test, unit_id) IN (VALUES {})",
-                values(dialect, chunk.len(), 2)
+                "INSERT INTO agg_exposures (test, variant, device, persona, units) \
+                 SELECT column1, column3, column4, column5, COUNT(*) FROM (VALUES {}) AS v \
+                 WHERE NOT EXISTS (SELECT 1 FROM exposures x \
+                   WHERE x.test = v.column1 AND x.unit_id = v.column2) \
+                 GROUP BY column1, column3, column4, column5 \
+                 ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
+                 units = agg_exposures.units + excluded.units",
+                values(dialect, chunk.len(), 5)
             );
-            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+            let mut q = sqlx::query(&sql);
             for e in chunk {
-                q = q.bind(&e.test).bind(&e.unit_id);
+                q = q
+                    .bind(&e.test)
+                    .bind(&e.unit_id)
+                    .bind(&e.variant)
+                    .bind(&e.device)
+                    .bind(&e.persona);
             }
-            known.extend(q.fetch_all(&mut *conn).await?);
+            q.execute(&mut *conn).await?;
         }
     }
-    let exposures: Vec<&NewEvent> = exposures
-        .into_iter()
-        .filter(|e| !known.contains(&(e.test.clone(), e.unit_id.clone())))
-        .collect();
     for chunk in exposures.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES {} \
@@ -230,22 +223,8 @@ pub async fn apply(
                 .bind(&e.persona)
                 .bind(e.ts);
         }
-        let new_cells = if returning {
-            q.fetch_all(&mut *conn).await?
-        } else {
-            q.fetch_all(&mut *conn).await?;
-            chunk
-                .iter()
-                .map(|e| {
-                    (
-                        e.test.clone(),
-                        e.variant.clone(),
-                        e.device.clone(),
-                        e.persona.clone(),
-                    )
-                })
-                .collect()
-        };
+        // Empty on SQLite, whose new exposures were counted above.
+        let new_cells = q.fetch_all(&mut *conn).await?;
         for cell in new_cells {
             *agg_exp.entry(cell).or_default() += 1;
         }
@@ -370,8 +349,59 @@ pub async fn apply(
             }
         }
     }
-    add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
+    super::aggregates::add(conn, dialect, &agg_exp, &agg_met).await?;
     Ok(inserted)
+}
+
+/// Inserts raw events, skipping known ids. Returns the new ids on PostgreSQL (`RETURNING`),
+/// and on SQLite only how many rows went in.
+async fn insert_events(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    chunk: &[&NewEvent],
+) -> AppResult<(Vec<String>, u64)> {
+    let returning = dialect == Dialect::Postgres;
+    let sql = format!(
+        "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
+         persona, ts, snapshot_version, site, received_at) VALUES {} \
+         ON CONFLICT (event_id) DO NOTHING{}",
+        values(dialect, chunk.len(), 13),
+        if returning { " RETURNING event_id" } else { "" }
+    );
+    let mut q = sqlx::query(&sql);
+    for e in chunk {
+        q = q
+            .bind(&e.event_id)
+            .bind(match e.kind {
+                EventKind::Exposure => "exposure",
+                EventKind::Conversion => "conversion",
+            })
+            .bind(&e.unit_id)
+            .bind(&e.test)
+            .bind(&e.variant)
+            // No NULL binds in multi-row statements: through sqlx's Any driver a NULL is
+            // declared untyped, and PostgreSQL's cached statement then rejects a later
+            // float in the same slot. Absent values are stored as '' and 0.
+            .bind(e.metric.as_deref().unwrap_or(""))
+            .bind(e.value.unwrap_or(0.0))
+            .bind(&e.device)
+            .bind(&e.persona)
+            .bind(e.ts)
+            .bind(e.snapshot_version.unwrap_or(0))
+            .bind(&e.site)
+            .bind(e.received_at);
+    }
+    if returning {
+        let rows = q.fetch_all(&mut *conn).await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = ids.len() as u64;
+        Ok((ids, n))
+    } else {
+        Ok((Vec::new(), q.execute(&mut *conn).await?.rows_affected()))
+    }
 }
 
 fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), sqlx::Error> {
@@ -382,179 +412,6 @@ fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), s
         row.try_get(3)?,
         row.try_get(4)?,
     ))
-}
-
-/// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion).
-async fn add_aggregates(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    exp: &BTreeMap<Cell, i64>,
-    met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
-) -> AppResult<()> {
-    let exp: Vec<_> = exp.iter().collect();
-    for chunk in exp.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
-             ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
-             units = agg_exposures.units + excluded.units",
-            values(dialect, chunk.len(), 5)
-        );
-        let mut q = sqlx::query(&sql);
-        for ((t, v, d, p), n) in chunk {
-            q = q.bind(t).bind(v).bind(d).bind(p).bind(**n);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    let met: Vec<_> = met.iter().collect();
-    for chunk in met.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
-             VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
-             units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
-             sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
-            values(dialect, chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql);
-        for (((t, v, d, p), m), (n, s, ss)) in chunk {
-            q = q
-                .bind(t)
-                .bind(v)
-                .bind(d)
-                .bind(p)
-                .bind(m)
-                .bind(*n)
-                .bind(*s)
-                .bind(*ss);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Exposed units in one test × variant × device × persona cell.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct ExposureCell {
-    pub variant: String,
-    pub device: String,
-    pub persona: String,
-    pub units: i64,
-}
-
-/// Per-unit metric values in one cell: `units` converted at least once; `sum` and `sum_sq`
-/// over per-unit values (1 per converted unit for binomial metrics). Exposed units that never
-/// converted count as 0, so the analysis n is the matching [`ExposureCell::units`].
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct MetricCell {
-    pub variant: String,
-    pub device: String,
-    pub persona: String,
-    pub metric: String,
-    pub units: i64,
-    pub sum: f64,
-    pub sum_sq: f64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Aggregates {
-    pub exposures: Vec<ExposureCell>,
-    pub metrics: Vec<MetricCell>,
-}
-
-/// A test's aggregates, from the aggregate tables only.
-pub async fn aggregates(conn: &mut AnyConnection, test: &str) -> AppResult<Aggregates> {
-    let exposures = sqlx::query_as(
-        "SELECT variant, device, persona, units FROM agg_exposures WHERE test = $1 \
-         ORDER BY variant, device, persona",
-    )
-    .bind(test)
-    .fetch_all(&mut *conn)
-    .await?;
-    let metrics = sqlx::query_as(
-        "SELECT variant, device, persona, metric, units, sum, sum_sq FROM agg_metrics \
-         WHERE test = $1 ORDER BY metric, variant, device, persona",
-    )
-    .bind(test)
-    .fetch_all(conn)
-    .await?;
-    Ok(Aggregates { exposures, metrics })
-}
-
-/// What deleting a unit removed.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Deleted {
-    pub events: u64,
-    pub exposures: u64,
-    pub metric_rows: u64,
-}
-
-/// Removes a unit's events and per-unit state and subtracts its contribution from every
-/// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
-/// Per-unit rows are found by primary key, test by test; raw events by a scan (see the schema).
-pub async fn delete_unit(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    unit_id: &str,
-    kinds: &HashMap<String, HashMap<String, MetricKind>>,
-) -> AppResult<Deleted> {
-    let mut agg_exp = BTreeMap::new();
-    let mut agg_met = BTreeMap::new();
-    let mut deleted = Deleted::default();
-    let mut tests: Vec<&String> = kinds.keys().collect();
-    tests.sort();
-    for test in tests {
-        let cell: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2",
-        )
-        .bind(test)
-        .bind(unit_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((variant, device, persona)) = cell else {
-            continue;
-        };
-        let cell: Cell = (test.clone(), variant, device, persona);
-        agg_exp.insert(cell.clone(), -1);
-        let mets: Vec<(String, i64, f64)> = sqlx::query_as(
-            "SELECT metric, conversions, value FROM unit_metrics WHERE test = $1 AND unit_id = $2",
-        )
-        .bind(test)
-        .bind(unit_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (metric, conversions, value) in mets {
-            if conversions <= 0 {
-                continue;
-            }
-            let per_unit = match kinds[test].get(&metric) {
-                Some(MetricKind::Value) => value,
-                _ => 1.0,
-            };
-            agg_met.insert(
-                (cell.clone(), metric),
-                (-1, -per_unit, -per_unit * per_unit),
-            );
-        }
-        for (table, slot) in [
-            ("exposures", &mut deleted.exposures),
-            ("unit_metrics", &mut deleted.metric_rows),
-        ] {
-            *slot += sqlx::query(&format!(
-                "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
-            ))
-            .bind(test)
-            .bind(unit_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        }
-    }
-    add_aggregates(conn, dialect, &agg_exp, &agg_met).await?;
-    deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
-        .bind(unit_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    Ok(deleted)
 }
 
 /// Counts stored events (tests and operators checking totals).

@@ -6,6 +6,7 @@
 //! serialised across threads and processes. That makes the audit hash chain linear and
 //! snapshot versions monotonic without gaps, and lets validation read a stable state.
 
+pub mod aggregates;
 pub mod audit;
 pub mod dialect;
 pub mod events;

@@ -1,5 +1,5 @@
-//! The real `edgewise` binary: kill -9 in the middle of a load loses nothing acknowledged and
-//! duplicates nothing; two processes on one PostgreSQL ingest concurrently with exact totals.
+//! The real `edgewise` binary: kill -9 (or SIGTERM) in the middle of a load loses nothing
+//! acknowledged and duplicates nothing; two processes on one PostgreSQL ingest concurrently with exact totals.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -76,7 +76,9 @@ async fn setup(url: &str) -> (String, String) {
     (token, key)
 }
 
-async fn kill9(backend: Backend) {
+/// Loads the server, stops it (SIGKILL, or SIGTERM when `graceful`), restarts it, and checks
+/// every acknowledged event is stored exactly once.
+async fn interrupted(backend: Backend, graceful: bool) {
     let dir = tempfile::tempdir().unwrap();
     let Some(url) = fresh_database(backend, dir.path()).await else {
         return;
@@ -137,8 +139,19 @@ async fn kill9(backend: Backend) {
     while acked.lock().unwrap().len() < 20 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    server.child.start_kill().unwrap(); // SIGKILL
-    server.child.wait().await.unwrap();
+    if graceful {
+        let pid = server.child.id().unwrap().to_string();
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = server.child.wait().await.unwrap();
+        assert!(status.success(), "a graceful shutdown exits 0: {status}");
+    } else {
+        server.child.start_kill().unwrap(); // SIGKILL
+        server.child.wait().await.unwrap();
+    }
     for l in loaders {
         l.await.unwrap();
     }
@@ -183,12 +196,22 @@ async fn kill9(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_loses_nothing_acknowledged_sqlite() {
-    kill9(Backend::Sqlite).await;
+    interrupted(Backend::Sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_sqlite() {
+    interrupted(Backend::Sqlite, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_postgres() {
+    interrupted(Backend::Postgres, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_loses_nothing_acknowledged_postgres() {
-    kill9(Backend::Postgres).await;
+    interrupted(Backend::Postgres, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,9 +47,10 @@ async fn receive(
     (StatusCode::OK, Json(json!({"snapshot_version": v})))
 }
 
-async fn edge(fail_first: usize) -> (String, Arc<Mutex<Edge>>) {
+async fn edge(fail_first: usize, has: Option<u64>) -> (String, Arc<Mutex<Edge>>) {
     let state = Arc::new(Mutex::new(Edge {
         fail_first,
+        received: has.into_iter().collect(),
         ..Edge::default()
     }));
     let router = Router::new()
@@ -77,10 +78,12 @@ async fn wait_for(app: &TestApp, done: impl Fn(&Value) -> bool) -> Value {
 }
 
 async fn publishing(backend: Backend) {
-    let (healthy, healthy_state) = edge(0).await;
-    let (flaky, flaky_state) = edge(2).await;
+    let (healthy, healthy_state) = edge(0, None).await;
+    let (flaky, flaky_state) = edge(2, None).await;
+    // An edge that already has a newer version answers 409: that counts as published.
+    let (ahead, ahead_state) = edge(0, Some(100)).await;
     let Some(app) = TestApp::spawn_with(backend, |c| {
-        c.edge_urls = vec![healthy.clone(), format!("{flaky}/")];
+        c.edge_urls = vec![healthy.clone(), format!("{flaky}/"), ahead.clone()];
         c.edge_secret = edgewise_control::config::Secret::new("edge-secret");
     })
     .await
@@ -91,7 +94,7 @@ async fn publishing(backend: Backend) {
     let published = |v: i64| {
         move |s: &Value| {
             s["targets"].as_array().is_some_and(|ts| {
-                ts.len() == 2
+                ts.len() == 3
                     && ts
                         .iter()
                         .all(|t| t["state"] == "published" && t["version"] == v)
@@ -112,6 +115,11 @@ async fn publishing(backend: Backend) {
     assert_eq!(healthy_state.lock().unwrap().received, [1, 2]);
     assert_eq!(flaky_state.lock().unwrap().received, [1, 2]);
     assert_eq!(healthy_state.lock().unwrap().bad_auth, 0);
+    assert_eq!(
+        ahead_state.lock().unwrap().received,
+        [100],
+        "409: nothing replaced"
+    );
     app.shutdown().await;
 }
 

@@ -1,0 +1,185 @@
+//! The aggregate tables: reading a test's sufficient statistics, applying deltas, and erasing
+//! one unit's contribution (GDPR). Ingestion computes deltas in [`super::events::apply`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use edgewise_shared::snapshot::MetricKind;
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+
+use super::events::{values, Cell, CHUNK};
+use super::Dialect;
+use crate::error::AppResult;
+
+/// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion).
+pub(crate) async fn add(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    exp: &BTreeMap<Cell, i64>,
+    met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
+) -> AppResult<()> {
+    let exp: Vec<_> = exp.iter().collect();
+    for chunk in exp.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
+             ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
+             units = agg_exposures.units + excluded.units",
+            values(dialect, chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((t, v, d, p), n) in chunk {
+            q = q.bind(t).bind(v).bind(d).bind(p).bind(**n);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let met: Vec<_> = met.iter().collect();
+    for chunk in met.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
+             VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
+             units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
+             sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
+            values(dialect, chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for (((t, v, d, p), m), (n, s, ss)) in chunk {
+            q = q
+                .bind(t)
+                .bind(v)
+                .bind(d)
+                .bind(p)
+                .bind(m)
+                .bind(*n)
+                .bind(*s)
+                .bind(*ss);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Exposed units in one test × variant × device × persona cell.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct ExposureCell {
+    pub variant: String,
+    pub device: String,
+    pub persona: String,
+    pub units: i64,
+}
+
+/// Per-unit metric values in one cell: `units` converted at least once; `sum` and `sum_sq`
+/// over per-unit values (1 per converted unit for binomial metrics). Exposed units that never
+/// converted count as 0, so the analysis n is the matching [`ExposureCell::units`].
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct MetricCell {
+    pub variant: String,
+    pub device: String,
+    pub persona: String,
+    pub metric: String,
+    pub units: i64,
+    pub sum: f64,
+    pub sum_sq: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Aggregates {
+    pub exposures: Vec<ExposureCell>,
+    pub metrics: Vec<MetricCell>,
+}
+
+/// A test's aggregates, from the aggregate tables only.
+pub async fn aggregates(conn: &mut AnyConnection, test: &str) -> AppResult<Aggregates> {
+    let exposures = sqlx::query_as(
+        "SELECT variant, device, persona, units FROM agg_exposures WHERE test = $1 \
+         ORDER BY variant, device, persona",
+    )
+    .bind(test)
+    .fetch_all(&mut *conn)
+    .await?;
+    let metrics = sqlx::query_as(
+        "SELECT variant, device, persona, metric, units, sum, sum_sq FROM agg_metrics \
+         WHERE test = $1 ORDER BY metric, variant, device, persona",
+    )
+    .bind(test)
+    .fetch_all(conn)
+    .await?;
+    Ok(Aggregates { exposures, metrics })
+}
+
+/// What deleting a unit removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Deleted {
+    pub events: u64,
+    pub exposures: u64,
+    pub metric_rows: u64,
+}
+
+/// Removes a unit's events and per-unit state and subtracts its contribution from every
+/// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
+/// Per-unit rows are found by primary key, test by test; raw events by a scan (see the schema).
+pub async fn delete_unit(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    unit_id: &str,
+    kinds: &HashMap<String, HashMap<String, MetricKind>>,
+) -> AppResult<Deleted> {
+    let mut agg_exp = BTreeMap::new();
+    let mut agg_met = BTreeMap::new();
+    let mut deleted = Deleted::default();
+    let mut tests: Vec<&String> = kinds.keys().collect();
+    tests.sort();
+    for test in tests {
+        let cell: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2",
+        )
+        .bind(test)
+        .bind(unit_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((variant, device, persona)) = cell else {
+            continue;
+        };
+        let cell: Cell = (test.clone(), variant, device, persona);
+        agg_exp.insert(cell.clone(), -1);
+        let mets: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT metric, conversions, value FROM unit_metrics WHERE test = $1 AND unit_id = $2",
+        )
+        .bind(test)
+        .bind(unit_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (metric, conversions, value) in mets {
+            if conversions <= 0 {
+                continue;
+            }
+            let per_unit = match kinds[test].get(&metric) {
+                Some(MetricKind::Value) => value,
+                _ => 1.0,
+            };
+            agg_met.insert(
+                (cell.clone(), metric),
+                (-1, -per_unit, -per_unit * per_unit),
+            );
+        }
+        for (table, slot) in [
+            ("exposures", &mut deleted.exposures),
+            ("unit_metrics", &mut deleted.metric_rows),
+        ] {
+            *slot += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
+            ))
+            .bind(test)
+            .bind(unit_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        }
+    }
+    add(conn, dialect, &agg_exp, &agg_met).await?;
+    deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
+        .bind(unit_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}

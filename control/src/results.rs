@@ -14,7 +14,7 @@ use edgewise_shared::stats::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::db::events::{Aggregates, ExposureCell, MetricCell};
+use crate::db::aggregates::{Aggregates, ExposureCell, MetricCell};
 use crate::model::TestSpec;
 
 /// SRM p-values below this raise an alert (GrowthBook's default threshold).

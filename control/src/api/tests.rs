@@ -258,6 +258,6 @@ async fn results(
     }
     let mut conn = state.db.reader.acquire().await?;
     let test = tests::get_or_404(&mut conn, &key).await?;
-    let agg = events::aggregates(&mut conn, &key).await?;
+    let agg = aggregates::aggregates(&mut conn, &key).await?;
     Ok(Json(crate::results::compute(&test.spec, &agg, &q)))
 }

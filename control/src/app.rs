@@ -74,6 +74,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/tests/{key}/stop"),
     ("POST", "/api/v1/tests/{key}/archive"),
     ("GET", "/api/v1/tests/{key}/aggregates"),
+    ("GET", "/api/v1/tests/{key}/results"),
     ("GET", "/api/v1/settings"),
     ("PUT", "/api/v1/layers"),
     ("PUT", "/api/v1/holdout"),

@@ -10,5 +10,6 @@ mod ingest;
 mod lifecycle;
 mod openapi;
 mod publish;
+mod results;
 mod roles;
 mod snapshots;

@@ -19,7 +19,7 @@ pub(crate) async fn add(
     met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
 ) -> AppResult<()> {
     let exp: Vec<_> = exp.iter().collect();
-    for chunk in pieces(&exp) {
+    for chunk in pieces(dialect, &exp) {
         let sql = format!(
             "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
              ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
@@ -33,7 +33,7 @@ pub(crate) async fn add(
         q.execute(&mut *conn).await?;
     }
     let met: Vec<_> = met.iter().collect();
-    for chunk in pieces(&met) {
+    for chunk in pieces(dialect, &met) {
         let sql = format!(
             "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
              VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \

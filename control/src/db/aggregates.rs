@@ -7,7 +7,7 @@ use edgewise_shared::snapshot::MetricKind;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use super::events::{values, Cell, CHUNK};
+use super::events::{pieces, values, Cell};
 use super::Dialect;
 use crate::error::AppResult;
 
@@ -19,7 +19,7 @@ pub(crate) async fn add(
     met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
 ) -> AppResult<()> {
     let exp: Vec<_> = exp.iter().collect();
-    for chunk in exp.chunks(CHUNK) {
+    for chunk in pieces(dialect, &exp) {
         let sql = format!(
             "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
              ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
@@ -33,7 +33,7 @@ pub(crate) async fn add(
         q.execute(&mut *conn).await?;
     }
     let met: Vec<_> = met.iter().collect();
-    for chunk in met.chunks(CHUNK) {
+    for chunk in pieces(dialect, &met) {
         let sql = format!(
             "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
              VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \

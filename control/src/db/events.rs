@@ -54,6 +54,34 @@ pub struct Applied {
 /// Rows per multi-row statement; keeps parameters far below both engines' limits.
 pub(crate) const CHUNK: usize = 400;
 
+/// Splits rows into statements of [`CHUNK`] rows. On SQLite the remainder goes out in
+/// power-of-two sizes, so a statement only ever has one of a dozen row counts: the driver
+/// caches prepared statements by SQL text (100 per connection), and the group-commit writer's
+/// arbitrary remainders made nearly every group prepare its large statements afresh.
+/// PostgreSQL requests are one client batch each, whose sizes repeat; there, fewer
+/// round trips win.
+pub(crate) fn pieces<T>(dialect: Dialect, mut items: &[T]) -> Vec<&[T]> {
+    if dialect == Dialect::Postgres {
+        return items.chunks(CHUNK).collect();
+    }
+    let mut out = Vec::new();
+    while items.len() >= CHUNK {
+        let (head, rest) = items.split_at(CHUNK);
+        out.push(head);
+        items = rest;
+    }
+    let mut size = 256;
+    while !items.is_empty() {
+        if items.len() >= size {
+            let (head, rest) = items.split_at(size);
+            out.push(head);
+            items = rest;
+        }
+        size /= 2;
+    }
+    out
+}
+
 /// `($1, …, $cols), (…)` for `rows` rows; plain `?` on SQLite, whose parameter-name lookup is
 /// a linear scan per parameter and made numbered placeholders quadratic in batch size.
 pub(crate) fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
@@ -119,7 +147,7 @@ pub async fn apply(
     // inserted id back through the driver (a thread hand-off per row).
     let returning = dialect == Dialect::Postgres;
     let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
-    for chunk in uniq.chunks(CHUNK) {
+    for chunk in pieces(dialect, &uniq) {
         if returning {
             inserted.extend(insert_events(conn, dialect, chunk).await?.0);
             continue;
@@ -179,7 +207,7 @@ pub async fn apply(
     if !returning {
         // SQLite: count the not-yet-exposed units per cell inside the database, then insert;
         // nothing streams back through the driver (repeat visitors made that the bulk of it).
-        for chunk in exposures.chunks(CHUNK) {
+        for chunk in pieces(dialect, &exposures) {
             let sql = format!(
                 "INSERT INTO agg_exposures (test, variant, device, persona, units) \
                  SELECT column1, column3, column4, column5, COUNT(*) FROM (VALUES {}) AS v \
@@ -202,7 +230,7 @@ pub async fn apply(
             q.execute(&mut *conn).await?;
         }
     }
-    for chunk in exposures.chunks(CHUNK) {
+    for chunk in pieces(dialect, &exposures) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES {} \
              ON CONFLICT (test, unit_id) DO NOTHING{}",
@@ -253,7 +281,7 @@ pub async fn apply(
             .into_iter()
             .collect();
         let mut exposed: HashMap<(String, String), (String, String, String)> = HashMap::new();
-        for chunk in units.chunks(CHUNK) {
+        for chunk in pieces(dialect, &units) {
             let sql = format!(
                 "SELECT test, unit_id, variant, device, persona FROM exposures \
                  WHERE (test, unit_id) IN (VALUES {})",
@@ -271,7 +299,7 @@ pub async fn apply(
             .into_iter()
             .filter(|((t, u, _), _)| exposed.contains_key(&(t.to_string(), u.to_string())))
             .collect();
-        for chunk in counted.chunks(CHUNK) {
+        for chunk in pieces(dialect, &counted) {
             // Totals after the upsert: PostgreSQL returns them atomically; on SQLite (one
             // writer) the totals before plus this batch's deltas are the same thing.
             let mut before: HashMap<(String, String, String), (i64, f64)> = HashMap::new();
@@ -423,6 +451,17 @@ pub async fn count_events(conn: &mut AnyConnection) -> AppResult<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pieces_cover_everything_in_few_sizes() {
+        let items: Vec<u32> = (0..1234).collect();
+        let parts = super::pieces(super::Dialect::Sqlite, &items);
+        let sizes: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, [400, 400, 400, 32, 2]);
+        assert_eq!(parts.concat(), items);
+        assert!(super::pieces::<u8>(super::Dialect::Sqlite, &[]).is_empty());
+        assert_eq!(super::pieces(super::Dialect::Postgres, &items).len(), 4);
+    }
+
     #[test]
     fn values_numbers_placeholders_row_by_row() {
         use super::Dialect;

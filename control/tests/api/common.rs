@@ -162,6 +162,56 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// POSTs a `/v1/events` body of `size` bytes over a raw connection, a chunk at a time,
+    /// and returns the status the server answers with. A plain client can lose that answer:
+    /// the server replies 413 before reading the body and closes, and the peer's reset may
+    /// discard the reply unread. Reading between chunks sees it as soon as it is sent.
+    pub async fn post_oversized(&self, key: &str, size: usize) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let chunk = vec![b' '; 16 * 1024];
+        let mut reply = Vec::new();
+        let mut sent = 0;
+        loop {
+            let mut buf = [0u8; 1024];
+            match conn.try_read(&mut buf) {
+                Ok(n) if n > 0 => reply.extend_from_slice(&buf[..n]),
+                _ => {}
+            }
+            if reply.len() >= 12 {
+                break;
+            }
+            if sent < size {
+                let n = chunk.len().min(size - sent);
+                if conn.write_all(&chunk[..n]).await.is_err() {
+                    // The server stopped reading; its answer is already on the way.
+                    sent = size;
+                } else {
+                    sent += n;
+                }
+            } else {
+                let mut buf = [0u8; 1024];
+                let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .filter(|n| *n > 0)
+                    .expect("no answer to an oversized body");
+                reply.extend_from_slice(&buf[..n]);
+            }
+        }
+        let status = String::from_utf8_lossy(&reply[9..12]).to_string();
+        status
+            .parse()
+            .unwrap_or_else(|_| panic!("bad status line: {:?}", String::from_utf8_lossy(&reply)))
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(&self.admin), None).await
     }

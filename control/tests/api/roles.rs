@@ -47,6 +47,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
             Value::Null,
         ),
         ("GET", "/api/v1/publish", Viewer, Value::Null),
+        ("GET", "/api/v1/tests/{key}/results", Viewer, Value::Null),
         ("GET", "/api/v1/audit", Admin, Value::Null),
         ("GET", "/api/v1/audit/verify", Admin, Value::Null),
         ("DELETE", "/api/v1/units/{unit_id}", Admin, Value::Null),

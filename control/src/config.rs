@@ -22,7 +22,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "EDGEWISE_LISTEN", default_value = "127.0.0.1:8787")]
+    #[arg(long, env = "EDGEWISE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     /// Edge worker base URLs to push snapshots to (comma-separated).
     #[arg(long = "edge-url", env = "EDGEWISE_EDGE_URLS", value_delimiter = ',')]

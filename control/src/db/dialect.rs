@@ -133,8 +133,8 @@ fn spawn_checkpointer(base: &str, writer: AnyPool) -> anyhow::Result<()> {
 
 pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> anyhow::Result<()> {
     match dialect {
-        Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-        Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        Dialect::Sqlite => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+        Dialect::Postgres => sqlx::migrate!("../migrations/postgres").run(pool).await?,
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use edgewise_shared::visitor::query_pairs;
 use serde::Serialize;
 
 /// What the handlers need to know about a request, copied out of the runtime once.
@@ -60,52 +61,6 @@ pub fn split_target(url: &str) -> (&str, Option<&str>) {
         None => (after_scheme, None),
     };
     (if path.is_empty() { "/" } else { path }, query)
-}
-
-/// `application/x-www-form-urlencoded` pairs; a key without `=` has an empty value.
-pub fn query_pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-/// Percent- and plus-decoding; invalid escapes are kept as written, invalid UTF-8 replaced.
-pub fn percent_decode(s: &str) -> Cow<'_, str> {
-    if !s.contains(['%', '+']) {
-        return Cow::Borrowed(s);
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A response to send: status, headers and a body (JSON unless stated).
@@ -205,6 +160,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+    use edgewise_shared::visitor::percent_decode;
 
     #[test]
     fn targets_split() {

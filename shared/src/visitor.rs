@@ -119,16 +119,20 @@ fn split_url(url: &str) -> (Option<&str>, Vec<QueryParam<'_>>) {
         }
         None => before,
     };
-    let params = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
+    (Some(path), query.map(query_pairs).unwrap_or_default())
+}
+
+/// `application/x-www-form-urlencoded` pairs of a query string; a key without `=` has an empty
+/// value. The edge parses its own request parameters with this too.
+pub fn query_pairs(query: &str) -> Vec<QueryParam<'_>> {
+    query
+        .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (percent_decode(k), percent_decode(v))
         })
-        .collect();
-    (Some(path), params)
+        .collect()
 }
 
 fn host_of(url: &str) -> Option<&str> {
@@ -139,8 +143,9 @@ fn host_of(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-/// `application/x-www-form-urlencoded` decoding; invalid escapes are kept as written.
-fn percent_decode(s: &str) -> Cow<'_, str> {
+/// `application/x-www-form-urlencoded` decoding; invalid escapes are kept as written, invalid
+/// UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
     if !s.contains(['%', '+']) {
         return Cow::Borrowed(s);
     }

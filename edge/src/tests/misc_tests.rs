@@ -11,8 +11,9 @@ use super::{body, cfg, example, get};
 use crate::cache::{Cached, SnapshotCache};
 use crate::cors::preflight;
 use crate::forward::{classify, group_messages, retry_delay_s, Outcome};
-use crate::http::{constant_time_eq, query_pairs, split_target, Reply, RequestHead};
+use crate::http::{constant_time_eq, split_target, Reply, RequestHead};
 use crate::router::{route, Route};
+use edgewise_shared::visitor::query_pairs;
 
 #[test]
 fn routes() {

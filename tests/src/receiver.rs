@@ -1,7 +1,10 @@
-//! A stand-in for the control plane's ingestion endpoint, `POST /v1/events`.
+//! A recording peer for the worker's beacon forwarding, speaking the control plane's
+//! ingestion contract (`POST /v1/events`).
 //!
-//! The real control plane is being built in parallel and is not merged yet; once it is, the
-//! beacon tests should run against it instead and this stand-in can go. It speaks the agreed
+//! `tests/beacons.rs` uses it to see exactly what the worker sends (the fields it fills in, the
+//! ingest key) and to play failures the real server does not produce on demand: 503s and
+//! connections closed without an answer. The path through the real control plane, including a
+//! `kill -9` of it mid-run, is covered by `tests/system.rs` and `tests/browser.rs`. It speaks the
 //! contract: `Authorization: Bearer <INGEST_KEY>`, body `{"events": [...]}`, answer 200
 //! `{"accepted": n, "duplicates": n, "rejected": []}`, counting each `event_id` once. It can be
 //! switched [`Mode::Down`] (503) or [`Mode::Dropping`] (connection closed without an answer) to

@@ -159,7 +159,7 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
     }
     let expected = report::expected_counts(scenario, &pop);
     let results = settle(&client, target, scenario, &expected).await?;
-    Ok(report::Report::new(scenario, &pop, sent, results))
+    Ok(report::Report::new(scenario, expected, sent, results))
 }
 
 async fn send_batch(

@@ -76,10 +76,10 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(scenario: &Scenario, pop: &Population<'_>, sent: Sent, results: Value) -> Report {
+    pub fn new(scenario: &Scenario, expected: Expected, sent: Sent, results: Value) -> Report {
         Report {
             test: scenario.test.clone(),
-            expected: expected_counts(scenario, pop),
+            expected,
             sent,
             results,
         }

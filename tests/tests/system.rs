@@ -3,6 +3,7 @@
 //! and a neutral variant not; SRM stays quiet; crawlers, duplicate beacons and a `kill -9`
 //! restart of the control plane mid-run change no count. Then an admin change (pause, new
 //! weights) must reach the edge; the time it takes is printed (`-- --nocapture`), not asserted.
+//! A second run loses 2% of one variant's exposures: the SRM check must fire.
 
 use std::process::Command;
 use std::time::Duration;
@@ -225,4 +226,111 @@ fn a_known_winner_wins_and_faults_change_no_count() {
         "weights change → edge serves it: {:?}",
         weights_took.expect("the edge never served the new weights")
     );
+}
+
+/// Starts the control plane and the worker, creates `spec` and starts it, and waits until the
+/// edge serves it.
+fn system_with(spec: &Value) -> (ControlPlane, Worker) {
+    let control = ControlPlane::prepare();
+    let worker = Worker::start(&[
+        ("CONTROL_URL", control.base.as_str()),
+        ("INGEST_KEY", control.ingest_key.as_str()),
+    ]);
+    control.start(&worker.base, ADMIN_SECRET);
+    let key = spec["key"].as_str().unwrap();
+    let created = control.api("POST", "/api/v1/tests", Some(spec));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let started = control.api("POST", &format!("/api/v1/tests/{key}/start"), None);
+    assert_eq!(started.status, 200, "{}", started.body);
+    let served = ControlPlane::wait_until(Duration::from_secs(30), || {
+        let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        worker
+            .get("/v1/assign?unit=probe", &[("user-agent", ua)])
+            .body
+            .contains(key)
+    });
+    assert!(served.is_some(), "the edge never served {key}");
+    (control, worker)
+}
+
+/// Runs `edgewise simulate --json` on `scenario` and returns its report.
+fn simulate(control: &ControlPlane, worker: &Worker, scenario: &Value) -> Value {
+    let dir = TempDir::new("edgewise-sim");
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    let out = Command::new(tools::edgewise_cli())
+        .args([
+            "simulate",
+            "--json",
+            "--quiet",
+            "--concurrency",
+            "64",
+            "--settle-seconds",
+            "120",
+        ])
+        .arg("--scenario")
+        .arg(&file)
+        .args([
+            "--edge",
+            &worker.base,
+            "--control",
+            &control.base,
+            "--token",
+            &control.admin_token,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "simulate failed: {}\ncontrol log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        control.log_text()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn losing_two_percent_of_one_variants_exposures_fires_srm() {
+    let spec = json!({
+        "key": "srm-check",
+        "variants": [
+            {"key": "control", "weight": 1, "content": {}},
+            {"key": "b", "weight": 1, "content": {}}
+        ],
+        "metrics": [{"key": "signup", "kind": "binomial", "role": "primary"}]
+    });
+    let (control, worker) = system_with(&spec);
+    // 2% of b's units lose every exposure. Detecting that at p < 0.001 with ~95% power takes
+    // about 245,000 exposed units (noncentrality 1.02e-4 × N ≈ 25).
+    let report = simulate(
+        &control,
+        &worker,
+        &json!({
+            "seed": 4242,
+            "test": "srm-check",
+            "days": 1,
+            "visits_per_day": 250_000,
+            "devices": {"desktop": 1, "mobile": 1},
+            "metrics": [{"key": "signup", "variants": {"control": {"rate": 0.1}, "b": {"rate": 0.1}}}],
+            "faults": {"srm": {"variant": "b", "drop_share": 0.02}}
+        }),
+    );
+    let (sent, expected, results) = (&report["sent"], &report["expected"], &report["results"]);
+    println!(
+        "SRM run: {} visits in {:.1} s; units {} / {}; SRM p = {}",
+        sent["visits"],
+        sent["seconds"].as_f64().unwrap(),
+        results["variants"][0]["units"],
+        results["variants"][1]["units"],
+        results["srm"]["p_value"]
+    );
+    for v in results["variants"].as_array().unwrap() {
+        assert_eq!(v["units"], expected["units"][v["key"].as_str().unwrap()]);
+    }
+    assert_eq!(
+        results["srm"]["alert"], true,
+        "SRM did not fire: {}",
+        results["srm"]
+    );
+    assert!(results["srm"]["p_value"].as_f64().unwrap() < 0.001);
 }

@@ -53,67 +53,22 @@ fn edge_assign(worker: &Worker, unit: &str) -> Value {
 }
 
 fn decision(reply: &Value) -> Option<Value> {
+    decision_of(reply, TEST)
+}
+
+fn decision_of(reply: &Value, key: &str) -> Option<Value> {
     reply["decisions"]
         .as_array()?
         .iter()
-        .find(|d| d["test"] == TEST)
+        .find(|d| d["test"] == key)
         .cloned()
 }
 
 #[test]
 fn a_known_winner_wins_and_faults_change_no_count() {
-    let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
-    control.start(&worker.base, ADMIN_SECRET);
-
-    let created = control.api("POST", "/api/v1/tests", Some(&spec([1, 1, 1])));
-    assert_eq!(created.status, 201, "{}", created.body);
-    let started = control.api("POST", &format!("/api/v1/tests/{TEST}/start"), None);
-    assert_eq!(started.status, 200, "{}", started.body);
-    let first = ControlPlane::wait_until(Duration::from_secs(30), || {
-        decision(&edge_assign(&worker, "probe")).is_some_and(|d| d["reason"] == "assigned")
-    });
-    println!(
-        "start → edge serves the test: {:?}",
-        first.expect("the edge never served the started test")
-    );
-
-    let dir = TempDir::new("edgewise-sim");
-    let file = dir.path().join("scenario.json");
-    std::fs::write(&file, scenario().to_string()).unwrap();
-    let out = Command::new(tools::edgewise_cli())
-        .args([
-            "simulate",
-            "--json",
-            "--quiet",
-            "--concurrency",
-            "32",
-            "--settle-seconds",
-            "90",
-        ])
-        .arg("--scenario")
-        .arg(&file)
-        .args([
-            "--edge",
-            &worker.base,
-            "--control",
-            &control.base,
-            "--token",
-            &control.admin_token,
-        ])
-        .args(["--restart-command", &control.restart_command()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "simulate failed: {}\ncontrol log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        control.log_text()
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (control, worker, first) = system_with(&spec([1, 1, 1]));
+    println!("start → edge serves the test: {first:?}");
+    let report = simulate(&control, &worker, &scenario(), true);
     let (sent, expected, results) = (&report["sent"], &report["expected"], &report["results"]);
     println!(
         "simulated {} visits in {:.1} s: {:.0} visits/s through edge and control plane",
@@ -229,8 +184,8 @@ fn a_known_winner_wins_and_faults_change_no_count() {
 }
 
 /// Starts the control plane and the worker, creates `spec` and starts it, and waits until the
-/// edge serves it.
-fn system_with(spec: &Value) -> (ControlPlane, Worker) {
+/// edge assigns it; returns how long that took after the start.
+fn system_with(spec: &Value) -> (ControlPlane, Worker, Duration) {
     let control = ControlPlane::prepare();
     let worker = Worker::start(&[
         ("CONTROL_URL", control.base.as_str()),
@@ -243,43 +198,36 @@ fn system_with(spec: &Value) -> (ControlPlane, Worker) {
     let started = control.api("POST", &format!("/api/v1/tests/{key}/start"), None);
     assert_eq!(started.status, 200, "{}", started.body);
     let served = ControlPlane::wait_until(Duration::from_secs(30), || {
-        let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-        worker
-            .get("/v1/assign?unit=probe", &[("user-agent", ua)])
-            .body
-            .contains(key)
-    });
-    assert!(served.is_some(), "the edge never served {key}");
-    (control, worker)
+        decision_of(&edge_assign(&worker, "probe"), key).is_some_and(|d| d["reason"] == "assigned")
+    })
+    .unwrap_or_else(|| panic!("the edge never served {key}"));
+    (control, worker, served)
 }
 
-/// Runs `edgewise simulate --json` on `scenario` and returns its report.
-fn simulate(control: &ControlPlane, worker: &Worker, scenario: &Value) -> Value {
+/// Runs `edgewise simulate --json` on `scenario` and returns its report; `restart` lets the
+/// scenario's `faults.restart_at` kill -9 and restart the control plane.
+fn simulate(control: &ControlPlane, worker: &Worker, scenario: &Value, restart: bool) -> Value {
     let dir = TempDir::new("edgewise-sim");
     let file = dir.path().join("scenario.json");
     std::fs::write(&file, scenario.to_string()).unwrap();
-    let out = Command::new(tools::edgewise_cli())
-        .args([
-            "simulate",
-            "--json",
-            "--quiet",
-            "--concurrency",
-            "64",
-            "--settle-seconds",
-            "120",
-        ])
-        .arg("--scenario")
-        .arg(&file)
-        .args([
-            "--edge",
-            &worker.base,
-            "--control",
-            &control.base,
-            "--token",
-            &control.admin_token,
-        ])
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(tools::edgewise_cli());
+    cmd.args([
+        "simulate",
+        "--json",
+        "--quiet",
+        "--concurrency",
+        "64",
+        "--settle-seconds",
+        "120",
+    ])
+    .arg("--scenario")
+    .arg(&file)
+    .args(["--edge", &worker.base, "--control", &control.base])
+    .args(["--token", &control.admin_token]);
+    if restart {
+        cmd.args(["--restart-command", &control.restart_command()]);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "simulate failed: {}\ncontrol log:\n{}",
@@ -299,7 +247,7 @@ fn losing_two_percent_of_one_variants_exposures_fires_srm() {
         ],
         "metrics": [{"key": "signup", "kind": "binomial", "role": "primary"}]
     });
-    let (control, worker) = system_with(&spec);
+    let (control, worker, _) = system_with(&spec);
     // 2% of b's units lose every exposure. Detecting that at p < 0.001 with ~95% power takes
     // about 245,000 exposed units (noncentrality 1.02e-4 × N ≈ 25).
     let report = simulate(
@@ -314,6 +262,7 @@ fn losing_two_percent_of_one_variants_exposures_fires_srm() {
             "metrics": [{"key": "signup", "variants": {"control": {"rate": 0.1}, "b": {"rate": 0.1}}}],
             "faults": {"srm": {"variant": "b", "drop_share": 0.02}}
         }),
+        false,
     );
     let (sent, expected, results) = (&report["sent"], &report["expected"], &report["results"]);
     println!(

@@ -2,7 +2,12 @@
 //! clients, many units, several tests. Sets the tests up through the admin API first.
 //!
 //! `cargo run --release -p edgewise-control --example bench_ingest -- URL ADMIN_TOKEN INGEST_KEY
-//! [seconds] [concurrency] [tests] [units]`; `scripts/bench-ingest` wraps it.
+//! [seconds] [concurrency] [tests] [units] [rate]`; `scripts/bench-ingest` wraps it.
+//!
+//! Without a rate (or 0) each client sends its next batch as soon as the last is answered:
+//! the server's maximum. With a rate (events/s over all clients) each client sends on a fixed
+//! schedule, and a batch's latency counts from when it was due, not from when it went out,
+//! so a stall also counts against the batches it held back (no coordinated omission).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +44,10 @@ async fn main() -> anyhow::Result<()> {
         .get(7)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let rate: f64 = args.get(8).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // Per client, the time between two batches' due times.
+    let every =
+        (rate > 0.0).then(|| Duration::from_secs_f64(BATCH as f64 * concurrency as f64 / rate));
 
     let client = reqwest::Client::new();
     let run = std::process::id();
@@ -79,6 +88,8 @@ async fn main() -> anyhow::Result<()> {
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
+            // Clients start spread over one period.
+            let mut due = every.map(|e| started + e * worker as u32 / concurrency as u32);
             while Instant::now() < deadline {
                 // Built as text: the load generator shares the machine with the server, so
                 // it should spend as little CPU as possible.
@@ -93,8 +104,11 @@ async fn main() -> anyhow::Result<()> {
                     if i > 0 {
                         body.push(',');
                     }
+                    // Random 128-bit ids, like the snippet's crypto.randomUUID(): the events
+                    // table's key gets no help from insertion order.
+                    let id = (u128::from(rng.next()) << 64) | u128::from(rng.next() ^ seq);
                     let common = format!(
-                        "\"event_id\":\"{run}-{worker}-{seq}\",\"unit_id\":\"u{unit}\",\
+                        "\"event_id\":\"{id:032x}\",\"unit_id\":\"u{unit}\",\
                          \"test\":\"bench-{run}-{test}\",\"variant\":\"{variant}\",\
                          \"device\":\"mobile\",\"ts\":{now_ms}"
                     );
@@ -110,7 +124,14 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 body.push_str("]}");
-                let t0 = Instant::now();
+                let t0 = match due {
+                    Some(at) => {
+                        tokio::time::sleep_until(at.into()).await;
+                        due = Some(at + every.unwrap_or_default());
+                        at
+                    }
+                    None => Instant::now(),
+                };
                 let resp = client
                     .post(format!("{url}/v1/events"))
                     .bearer_auth(&key)
@@ -149,7 +170,8 @@ async fn main() -> anyhow::Result<()> {
     let acc = accepted.load(Ordering::Relaxed);
     println!(
         "batches={} events_sent={} accepted={} elapsed_s={:.1} events_per_s={:.0} \
-         p50_ms={:.1} p99_ms={:.1} max_ms={:.1} concurrency={concurrency} tests={tests} units={units}",
+         p50_ms={:.1} p99_ms={:.1} max_ms={:.1} concurrency={concurrency} tests={tests} units={units} \
+         offered_rate={}",
         lat.len(),
         sent.load(Ordering::Relaxed),
         acc,
@@ -158,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         pct(0.50),
         pct(0.99),
         pct(1.0),
+        if rate > 0.0 { format!("{rate:.0}") } else { "max".into() },
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api;
 use crate::config::ServeArgs;
-use crate::db::{Db, Dialect};
+use crate::db::Db;
 use crate::ingest::{self, Catalog, Limits};
 use crate::writer::Writer;
 
@@ -36,11 +36,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Needs a running tokio runtime (it spawns the SQLite writer).
-    pub fn new(db: Db, config: &ServeArgs) -> Self {
+    /// Opens the SQLite ingestion writer's connection and starts its thread.
+    pub fn new(db: Db, config: &ServeArgs) -> anyhow::Result<Self> {
         let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let writer = (db.dialect == Dialect::Sqlite).then(|| Writer::spawn(db.clone()));
-        AppState {
+        let writer = db.sqlite.as_ref().map(Writer::spawn).transpose()?;
+        Ok(AppState {
             writer,
             ingest_keys: Arc::default(),
             max_body_bytes: config.max_body_bytes,
@@ -54,7 +54,7 @@ impl AppState {
                 max_future_ms: secs(config.max_future_secs),
             },
             publish: Arc::new(Notify::new()),
-        }
+        })
     }
 }
 
@@ -121,7 +121,7 @@ pub struct App {
 impl App {
     pub async fn build(config: &ServeArgs) -> anyhow::Result<App> {
         let db = Db::connect(&config.db.database_url, &config.sqlite_synchronous).await?;
-        let state = AppState::new(db.clone(), config);
+        let state = AppState::new(db.clone(), config)?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (stop_publisher, stopped) = watch::channel(false);

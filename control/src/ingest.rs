@@ -303,7 +303,7 @@ async fn apply_with_retry(state: &AppState, events: &[NewEvent]) -> AppResult<Ap
     let mut attempt = 0;
     loop {
         let mut tx = state.db.writer.begin().await?;
-        match apply(&mut tx, state.db.dialect, events).await {
+        match apply(&mut tx, events).await {
             Ok(mut inserted) => match tx.commit().await {
                 Ok(()) => return Ok(Applied::count(events, &mut inserted)),
                 Err(e) if dialect::is_retryable(&e) && attempt < 5 => {}

@@ -119,6 +119,7 @@ async fn latest(db: &Db) -> anyhow::Result<Option<(i64, String)>> {
 }
 
 async fn store(db: &Db, s: &PublishState) -> anyhow::Result<()> {
+    let _turn = db.write_turn().await;
     let mut conn = db.writer.acquire().await?;
     Ok(snapshots::set_publish_state(&mut conn, s).await?)
 }

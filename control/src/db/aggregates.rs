@@ -7,7 +7,7 @@ use edgewise_shared::snapshot::MetricKind;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use super::events::{pieces, values, Cell};
+use super::events::{values, Cell, CHUNK};
 use super::Dialect;
 use crate::error::AppResult;
 
@@ -19,7 +19,7 @@ pub(crate) async fn add(
     met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
 ) -> AppResult<()> {
     let exp: Vec<_> = exp.iter().collect();
-    for chunk in pieces(dialect, &exp) {
+    for chunk in exp.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
              ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
@@ -33,7 +33,7 @@ pub(crate) async fn add(
         q.execute(&mut *conn).await?;
     }
     let met: Vec<_> = met.iter().collect();
-    for chunk in pieces(dialect, &met) {
+    for chunk in met.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
              VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
@@ -116,7 +116,9 @@ pub struct Deleted {
 
 /// Removes a unit's events and per-unit state and subtracts its contribution from every
 /// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
-/// Per-unit rows are found by primary key, test by test; raw events by a scan (see the schema).
+/// Per-unit state is found by key, test by test: on PostgreSQL in `exposures` and
+/// `unit_metrics`, on SQLite in the events marked counted (events are clustered by test and
+/// unit there, so the unit's events go by key too; on PostgreSQL raw events take a scan).
 pub async fn delete_unit(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -128,44 +130,51 @@ pub async fn delete_unit(
     let mut deleted = Deleted::default();
     let mut tests: Vec<&String> = kinds.keys().collect();
     tests.sort();
-    for test in tests {
-        let cell: Option<(String, String, String)> = sqlx::query_as(
+    // Where the unit's cell and per-metric totals are read, and which tables hold its rows.
+    let (cell_sql, metrics_sql, tables): (&str, &str, &[&str]) = match dialect {
+        Dialect::Postgres => (
             "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2",
-        )
-        .bind(test)
-        .bind(unit_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((variant, device, persona)) = cell else {
-            continue;
-        };
-        let cell: Cell = (test.clone(), variant, device, persona);
-        agg_exp.insert(cell.clone(), -1);
-        let mets: Vec<(String, i64, f64)> = sqlx::query_as(
-            "SELECT metric, conversions, value FROM unit_metrics WHERE test = $1 AND unit_id = $2",
-        )
-        .bind(test)
-        .bind(unit_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (metric, conversions, value) in mets {
-            if conversions <= 0 {
-                continue;
+            "SELECT metric, conversions, value FROM unit_metrics \
+             WHERE test = $1 AND unit_id = $2 AND conversions > 0",
+            &["exposures", "unit_metrics"],
+        ),
+        Dialect::Sqlite => (
+            "SELECT variant, device, persona FROM events \
+             WHERE test = $1 AND unit_id = $2 AND kind = 'exposure' AND counted = 1",
+            "SELECT metric, COUNT(*), TOTAL(value) FROM events WHERE test = $1 \
+             AND unit_id = $2 AND kind = 'conversion' AND counted = 1 GROUP BY metric",
+            &["events"],
+        ),
+    };
+    for test in tests {
+        let cell: Option<(String, String, String)> = sqlx::query_as(cell_sql)
+            .bind(test)
+            .bind(unit_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some((variant, device, persona)) = cell {
+            let cell: Cell = (test.clone(), variant, device, persona);
+            agg_exp.insert(cell.clone(), -1);
+            deleted.exposures += 1;
+            let mets: Vec<(String, i64, f64)> = sqlx::query_as(metrics_sql)
+                .bind(test)
+                .bind(unit_id)
+                .fetch_all(&mut *conn)
+                .await?;
+            for (metric, _, value) in mets {
+                let per_unit = match kinds[test].get(&metric) {
+                    Some(MetricKind::Value) => value,
+                    _ => 1.0,
+                };
+                agg_met.insert(
+                    (cell.clone(), metric),
+                    (-1, -per_unit, -per_unit * per_unit),
+                );
+                deleted.metric_rows += 1;
             }
-            let per_unit = match kinds[test].get(&metric) {
-                Some(MetricKind::Value) => value,
-                _ => 1.0,
-            };
-            agg_met.insert(
-                (cell.clone(), metric),
-                (-1, -per_unit, -per_unit * per_unit),
-            );
         }
-        for (table, slot) in [
-            ("exposures", &mut deleted.exposures),
-            ("unit_metrics", &mut deleted.metric_rows),
-        ] {
-            *slot += sqlx::query(&format!(
+        for table in tables {
+            let n = sqlx::query(&format!(
                 "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
             ))
             .bind(test)
@@ -173,13 +182,18 @@ pub async fn delete_unit(
             .execute(&mut *conn)
             .await?
             .rows_affected();
+            if *table == "events" {
+                deleted.events += n;
+            }
         }
     }
     add(conn, dialect, &agg_exp, &agg_met).await?;
-    deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
-        .bind(unit_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    if dialect == Dialect::Postgres {
+        deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
+            .bind(unit_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
     Ok(deleted)
 }

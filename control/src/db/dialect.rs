@@ -28,11 +28,26 @@ impl Dialect {
     }
 }
 
+/// The file of a `sqlite://` URL (`sqlite:FILE` works too); a file is needed because the
+/// ingestion writer opens a connection of its own to the same database.
+pub fn sqlite_path(url: &str) -> anyhow::Result<String> {
+    let base = url.split('?').next().unwrap_or(url);
+    let path = base
+        .strip_prefix("sqlite://")
+        .or_else(|| base.strip_prefix("sqlite:"))
+        .unwrap_or(base);
+    anyhow::ensure!(
+        !path.is_empty() && !path.contains(":memory:"),
+        "SQLite needs a file (sqlite://FILE), not an in-memory database"
+    );
+    Ok(path.to_owned())
+}
+
 /// Opens the pools: `(writer, reader)`.
 ///
-/// SQLite allows one writer at a time; a single writer connection queues writes in-process
-/// instead of making transactions fight over the file lock (`SQLITE_BUSY`). WAL lets readers
-/// proceed beside it. PostgreSQL uses one pool for both: row locks and `ON CONFLICT` keep
+/// SQLite allows one writer at a time. The writer pool has a single connection, for admin
+/// changes; ingestion writes on a connection of its own ([`crate::writer`]), and the two take
+/// turns through [`super::SqliteFile::gate`]. WAL lets readers proceed beside them. PostgreSQL uses one pool for both: row locks and `ON CONFLICT` keep
 /// concurrent writers exact, also across processes.
 pub async fn open(
     url: &str,
@@ -54,7 +69,7 @@ pub async fn open(
             let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                  PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 50000;"
+                 PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 50000;"
             );
             let p = pragmas.clone();
             let writer = AnyPoolOptions::new()
@@ -84,51 +99,9 @@ pub async fn open(
                 })
                 .connect_with(AnyConnectOptions::from_str(&format!("{base}?mode=ro"))?)
                 .await?;
-            spawn_checkpointer(base, writer.clone())?;
             Ok((writer, reader))
         }
     }
-}
-
-/// Copies the WAL into the database file from a connection of its own, four times a second.
-///
-/// Left to the writer, SQLite checkpoints inside a commit every 1000 pages, and that commit's
-/// request waits for the copy and its fsync: the main source of tail latency under load.
-/// A PASSIVE checkpoint never takes the writer's lock. Small, frequent checkpoints keep each
-/// burst of copying and fsync short (measured: every 5 s doubled p99 latency, every 250 ms
-/// kept it under 100 ms at 50k events/s). The writer's own automatic checkpoint stays on at a
-/// much higher mark (50,000 pages) as a backstop should this task fall behind.
-fn spawn_checkpointer(base: &str, writer: AnyPool) -> anyhow::Result<()> {
-    let opts = AnyConnectOptions::from_str(&format!("{base}?mode=rw"))?;
-    tokio::spawn(async move {
-        let Ok(pool) = AnyPoolOptions::new()
-            .max_connections(1)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 1000;").await?;
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
-            .await
-        else {
-            return;
-        };
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if writer.is_closed() {
-                pool.close().await;
-                return;
-            }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "checkpoint skipped");
-            }
-        }
-    });
-    Ok(())
 }
 
 pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> anyhow::Result<()> {

@@ -15,7 +15,10 @@ pub mod snapshots;
 pub mod tests;
 pub mod tokens;
 
+use std::sync::Arc;
+
 use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use dialect::Dialect;
 
@@ -26,6 +29,17 @@ pub struct Db {
     pub writer: AnyPool,
     pub reader: AnyPool,
     pub dialect: Dialect,
+    /// SQLite: the file, for the ingestion writer's own connection ([`crate::writer`]).
+    pub sqlite: Option<SqliteFile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteFile {
+    pub path: String,
+    pub synchronous: String,
+    /// Taken around every write transaction in this process: the ingestion writer's and
+    /// sqlx's writer connection then take turns in order instead of polling SQLite's lock.
+    pub gate: Arc<Mutex<()>>,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -36,11 +50,28 @@ impl Db {
         let dialect = Dialect::of_url(url)?;
         let (writer, reader) = dialect::open(url, dialect, sqlite_synchronous).await?;
         dialect::migrate(&writer, dialect).await?;
+        let sqlite = match dialect {
+            Dialect::Sqlite => Some(SqliteFile {
+                path: dialect::sqlite_path(url)?,
+                synchronous: sqlite_synchronous.to_owned(),
+                gate: Arc::default(),
+            }),
+            Dialect::Postgres => None,
+        };
         Ok(Db {
             writer,
             reader,
             dialect,
+            sqlite,
         })
+    }
+
+    /// SQLite: waits for this process's turn to write (see [`SqliteFile::gate`]).
+    pub async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.sqlite {
+            Some(f) => Some(f.gate.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     pub async fn close(&self) {
@@ -68,10 +99,13 @@ pub struct Mutation {
     pub at: i64,
     /// Set by a rollback, whose snapshot deliberately differs from the tables.
     pub skip_refresh: bool,
+    /// Held until the transaction ends (declared after `tx`, so dropped after it).
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Mutation {
     pub async fn begin(db: &Db) -> Result<Mutation, AppError> {
+        let turn = db.write_turn().await;
         let mut tx = db.writer.begin().await?;
         let seq: i64 = sqlx::query_scalar(
             "UPDATE counters SET value = value + 1 WHERE name = 'audit' RETURNING value",
@@ -83,6 +117,7 @@ impl Mutation {
             seq,
             at: now_ms(),
             skip_refresh: false,
+            _turn: turn,
         })
     }
 

@@ -1,0 +1,170 @@
+//! SQLite migration 0002 (events clustered by test and unit) carries a database written under
+//! 0001 forward: the same aggregates, which events counted, and idempotency for old event ids,
+//! and the ingestion writer goes on from there.
+
+use std::str::FromStr;
+
+use edgewise_control::db::aggregates::{self, Aggregates};
+use edgewise_control::db::events::NewEvent;
+use edgewise_control::db::Db;
+use edgewise_control::writer::Writer;
+use edgewise_shared::beacon::EventKind;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+
+const OLD_DATA: &str = r#"
+INSERT INTO tests (key, status, winner, spec, created_at, updated_at) VALUES ('t', 'running', NULL,
+  '{"key":"t","variants":[{"key":"control","weight":1},{"key":"b","weight":1}],
+    "metrics":[{"key":"buy","kind":"binomial","role":"primary"},{"key":"rev","kind":"value"}]}', 0, 0);
+INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, persona, ts,
+                    snapshot_version, site, received_at) VALUES
+  ('e1', 'exposure',   'u1', 't', 'control', '',    0, 'mobile',  '', 10, 1, 's', 100),
+  ('e2', 'exposure',   'u1', 't', 'b',       '',    0, 'desktop', '', 20, 1, 's', 200),
+  ('c1', 'conversion', 'u1', 't', 'control', 'buy', 0, 'mobile',  '', 15, 1, 's', 150),
+  ('c2', 'conversion', 'u1', 't', 'control', 'rev', 3, 'mobile',  '', 15, 1, 's', 150),
+  ('c3', 'conversion', 'u1', 't', 'control', 'rev', 4, 'mobile',  '', 30, 1, 's', 300),
+  ('c4', 'conversion', 'u2', 't', 'b',       'buy', 0, 'mobile',  '', 50, 1, 's', 50),
+  ('e3', 'exposure',   'u2', 't', 'b',       '',    0, 'mobile',  '', 60, 1, 's', 60);
+INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES
+  ('t', 'u1', 'control', 'mobile', '', 10), ('t', 'u2', 'b', 'mobile', '', 60);
+INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) VALUES
+  ('t', 'u1', 'buy', 1, 0), ('t', 'u1', 'rev', 2, 7);
+INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES
+  ('t', 'control', 'mobile', '', 1), ('t', 'b', 'mobile', '', 1);
+INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) VALUES
+  ('t', 'control', 'mobile', '', 'buy', 1, 1, 1), ('t', 'control', 'mobile', '', 'rev', 1, 7, 49);
+"#;
+
+fn event(
+    id: &str,
+    unit: &str,
+    variant: &str,
+    metric: Option<&str>,
+    value: Option<f64>,
+) -> NewEvent {
+    NewEvent {
+        event_id: id.into(),
+        kind: if metric.is_some() {
+            EventKind::Conversion
+        } else {
+            EventKind::Exposure
+        },
+        unit_id: unit.into(),
+        test: "t".into(),
+        variant: variant.into(),
+        metric: metric.map(Into::into),
+        value,
+        value_metric: metric == Some("rev"),
+        device: "mobile".into(),
+        persona: String::new(),
+        ts: 1_000,
+        snapshot_version: Some(1),
+        site: "s".into(),
+        received_at: 1_000,
+    }
+}
+
+/// `(variant, units)` per exposure cell and `(variant, metric, units, sum, sum_sq)` per metric
+/// cell (all mobile, no persona here).
+#[allow(clippy::type_complexity)]
+fn summary(a: &Aggregates) -> (Vec<(String, i64)>, Vec<(String, String, i64, f64, f64)>) {
+    (
+        a.exposures
+            .iter()
+            .map(|c| (c.variant.clone(), c.units))
+            .collect(),
+        a.metrics
+            .iter()
+            .map(|c| {
+                (
+                    c.variant.clone(),
+                    c.metric.clone(),
+                    c.units,
+                    c.sum,
+                    c.sum_sq,
+                )
+            })
+            .collect(),
+    )
+}
+
+async fn read(db: &Db) -> (Vec<(String, i64)>, Vec<(String, String, i64, f64, f64)>) {
+    let mut conn = db.reader.acquire().await.unwrap();
+    summary(&aggregates::aggregates(&mut conn, "t").await.unwrap())
+}
+
+#[tokio::test]
+async fn old_counts_survive_and_ingestion_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/old.db", dir.path().display());
+    sqlx::any::install_default_drivers();
+    {
+        // The database as 0001 left it, with data stored by the old ingestion.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect_with(AnyConnectOptions::from_str(&format!("{url}?mode=rwc")).unwrap())
+            .await
+            .unwrap();
+        let mut first = sqlx::migrate!("../migrations/sqlite");
+        first.migrations = first
+            .migrations
+            .iter()
+            .filter(|m| m.version == 1)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        first.run(&pool).await.unwrap();
+        sqlx::raw_sql(OLD_DATA).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+
+    let db = Db::connect(&url, "NORMAL").await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_id, counted FROM events ORDER BY event_id")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+    let counted: Vec<&str> = rows
+        .iter()
+        .filter(|(_, c)| *c == 1)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    // u1's first exposure and its conversions after it; u2's exposure, not its earlier conversion.
+    assert_eq!(counted, ["c1", "c2", "c3", "e1", "e3"]);
+    let before = (
+        vec![("b".into(), 1), ("control".into(), 1)],
+        vec![
+            ("control".into(), "buy".into(), 1, 1.0, 1.0),
+            ("control".into(), "rev".into(), 1, 7.0, 49.0),
+        ],
+    );
+    assert_eq!(
+        read(&db).await,
+        before,
+        "rebuilt aggregates equal the old ones"
+    );
+
+    let writer = Writer::spawn(db.sqlite.as_ref().unwrap()).unwrap();
+    let applied = writer
+        .submit(vec![
+            event("c3", "u1", "control", Some("rev"), Some(4.0)),
+            event("c5", "u1", "control", Some("rev"), Some(1.0)),
+            event("c6", "u2", "b", Some("buy"), None),
+            event("e4", "u3", "control", None, None),
+            event("e5", "u1", "b", None, None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((applied.accepted, applied.duplicates), (4, 1));
+    assert_eq!(
+        read(&db).await,
+        (
+            vec![("b".into(), 1), ("control".into(), 2)],
+            vec![
+                ("b".into(), "buy".into(), 1, 1.0, 1.0),
+                ("control".into(), "buy".into(), 1, 1.0, 1.0),
+                // u1's value goes from 7 to 8.
+                ("control".into(), "rev".into(), 1, 8.0, 64.0),
+            ],
+        )
+    );
+}

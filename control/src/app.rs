@@ -31,7 +31,7 @@ pub struct AppState {
     pub ingest_keys: Arc<RwLock<std::collections::HashMap<String, String>>>,
     /// Largest accepted `POST /v1/events` body.
     pub max_body_bytes: usize,
-    /// SQLite's group-commit writer; PostgreSQL ingests on the request's own connection.
+    /// SQLite's ingestion writer thread; PostgreSQL ingests on the request's own connection.
     pub writer: Option<Writer>,
 }
 

@@ -2,8 +2,9 @@
 //!
 //! [`validate`] is pure: it checks each event against the test catalog and the clock and
 //! returns the storable events plus rejections by index and field, so one bad event never
-//! sinks a batch. The handler then stores the rest in one transaction
-//! ([`crate::db::events::apply`]) and answers only after it committed. The catalog (which
+//! sinks a batch. The handler then stores the rest, on SQLite through the writer thread
+//! ([`crate::writer`]), on PostgreSQL in a transaction of its own
+//! ([`crate::db::events::apply`]), and answers only after it committed. The catalog (which
 //! tests accept events, their variants and metrics) is cached and reloaded whenever the audit
 //! counter moves, since every admin change bumps it.
 

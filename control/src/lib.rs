@@ -1,7 +1,8 @@
 //! The Edgewise control plane: the axum + sqlx service behind `edgewise serve`.
 //!
 //! [`app`] builds the router and runs it; [`api`] holds the admin routes under `/api/v1`,
-//! [`ingest`] the beacon endpoint (on SQLite through the group-commit [`writer`]), [`publish`] the task that pushes snapshots to edge workers.
+//! [`ingest`] the beacon endpoint (on SQLite through the
+//! [`writer`] thread), [`publish`] the task that pushes snapshots to edge workers.
 //! [`results`] turns aggregates into statistics; [`sim`] is `edgewise simulate`'s traffic generator.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
 //! building); [`db`] the storage functions, one module per table family, over SQLite or

@@ -75,14 +75,14 @@ impl Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let (gate, stopped) = (file.gate.clone(), stop.clone());
         std::thread::Builder::new()
-            .name("edgewise-sqlite-writer".into())
+            .name("sqlite-writer".into())
             .spawn(move || {
                 run(conn, &gate, rx);
                 stopped.store(true, Ordering::Relaxed);
             })?;
         let gate = file.gate.clone();
         std::thread::Builder::new()
-            .name("edgewise-sqlite-checkpoint".into())
+            .name("sqlite-checkpt".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));

@@ -29,7 +29,7 @@ use edgewise_shared::beacon::EventKind;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::events::{Applied, Cell, NewEvent};
+use crate::db::events::{add_change, metric_change, Applied, Cell, NewEvent};
 use crate::db::SqliteFile;
 use crate::error::{AppError, AppResult};
 
@@ -266,23 +266,16 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         let (n, value): (i64, f64) = totals.query_row(params![e.test, e.unit_id, metric], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
-        let newly = n == 1;
-        let (dn, ds, dss) = if e.value_metric {
-            // The unit's value moves from value-dv to value: the sum changes by dv and the
-            // sum of squares by value² - (value-dv)² = dv·(2·value - dv).
-            let dv = e.value.unwrap_or(0.0);
-            (i64::from(newly), dv, dv * (2.0 * value - dv))
-        } else if newly {
-            (1, 1.0, 1.0)
-        } else {
+        let dv = e.value.unwrap_or(0.0);
+        let Some(change) = metric_change(e.value_metric, n == 1, dv, value) else {
             continue;
         };
-        let a = agg_met
-            .entry(((e.test.clone(), variant, device, persona), metric.clone()))
-            .or_default();
-        a.0 += dn;
-        a.1 += ds;
-        a.2 += dss;
+        add_change(
+            agg_met
+                .entry(((e.test.clone(), variant, device, persona), metric.clone()))
+                .or_default(),
+            change,
+        );
     }
 
     let mut add_exp = conn.prepare_cached(

@@ -217,27 +217,44 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 let Some((v, d, p)) = exposed.get(&(t.clone(), u.clone())) else {
                     continue;
                 };
-                let newly = total == k;
-                let (dn, ds, dss) = if is_value {
-                    // Per-unit value moves from value-dv to value: sum changes by dv and the
-                    // sum of squares by value² - (value-dv)² = dv·(2·value - dv).
-                    (i64::from(newly), dv, dv * (2.0 * value - dv))
-                } else if newly {
-                    (1, 1.0, 1.0)
-                } else {
+                let Some(change) = metric_change(is_value, total == k, dv, value) else {
                     continue;
                 };
-                let a = agg_met
-                    .entry(((t, v.clone(), d.clone(), p.clone()), m))
-                    .or_default();
-                a.0 += dn;
-                a.1 += ds;
-                a.2 += dss;
+                add_change(
+                    agg_met
+                        .entry(((t, v.clone(), d.clone(), p.clone()), m))
+                        .or_default(),
+                    change,
+                );
             }
         }
     }
     super::aggregates::add(conn, PG, &agg_exp, &agg_met).await?;
     Ok(inserted)
+}
+
+/// What a unit's conversion changes in its metric cell's `(units, sum, sum_sq)`: `newly` if it
+/// is the unit's first counted conversion of the metric, `dv` the value it adds, `value` the
+/// unit's total after it. `None` when nothing changes (a binomial unit counted before).
+pub(crate) fn metric_change(
+    is_value: bool,
+    newly: bool,
+    dv: f64,
+    value: f64,
+) -> Option<(i64, f64, f64)> {
+    if is_value {
+        // The unit's value moves from value-dv to value: the sum changes by dv and the sum
+        // of squares by value² - (value-dv)² = dv·(2·value - dv).
+        Some((i64::from(newly), dv, dv * (2.0 * value - dv)))
+    } else {
+        newly.then_some((1, 1.0, 1.0))
+    }
+}
+
+pub(crate) fn add_change(cell: &mut (i64, f64, f64), change: (i64, f64, f64)) {
+    cell.0 += change.0;
+    cell.1 += change.1;
+    cell.2 += change.2;
 }
 
 /// Inserts raw events, skipping known ids; returns the new ids.

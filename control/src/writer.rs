@@ -10,8 +10,8 @@
 //! Events are applied one by one with cached prepared statements, against the events table
 //! clustered by test and unit (`migrations/sqlite/0002_events_by_unit.sql`): a unit's first
 //! exposure and its metric totals are read from the page its new event is written to, so
-//! each event dirties one leaf (about 1.45 pages with splits, measured). Inserting `ON CONFLICT DO NOTHING` says per row
-//! whether the event was new. Only the aggregate deltas are kept in memory, and written once
+//! each event dirties one leaf page, plus its share of page splits. Inserting
+//! `ON CONFLICT DO NOTHING` says per row whether the event was new. Only the aggregate deltas are kept in memory, and written once
 //! per group. Exposures go first, earliest first, then conversions, as on PostgreSQL
 //! ([`crate::db::events::apply`]).
 //!
@@ -122,11 +122,12 @@ fn run(mut conn: Connection, gate: &Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>)
                 Err(_) => break,
             }
         }
-        let batches: Vec<&[NewEvent]> = jobs.iter().map(|j| j.events.as_slice()).collect();
-        let result = {
-            let _gate = gate.blocking_lock();
-            commit(&mut conn, &batches)
+        let mut in_turn = |batches: &[&[NewEvent]]| {
+            let _turn = gate.blocking_lock();
+            commit(&mut conn, batches)
         };
+        let batches: Vec<&[NewEvent]> = jobs.iter().map(|j| j.events.as_slice()).collect();
+        let result = in_turn(&batches);
         match result {
             Ok(applied) => {
                 for (job, a) in jobs.into_iter().zip(applied) {
@@ -136,10 +137,7 @@ fn run(mut conn: Connection, gate: &Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>)
             Err(e) if jobs.len() > 1 => {
                 tracing::warn!(error = %e, batches = jobs.len(), "group commit failed; retrying batches alone");
                 for job in jobs {
-                    let result = {
-                        let _gate = gate.blocking_lock();
-                        commit(&mut conn, &[&job.events])
-                    };
+                    let result = in_turn(&[&job.events]);
                     let _ = job
                         .reply
                         .send(result.map(|a| a[0]).map_err(|e| e.to_string()));

@@ -48,16 +48,17 @@ impl Db {
     /// Opens (creating a SQLite file if needed) and migrates.
     pub async fn connect(url: &str, sqlite_synchronous: &str) -> anyhow::Result<Db> {
         let dialect = Dialect::of_url(url)?;
-        let (writer, reader) = dialect::open(url, dialect, sqlite_synchronous).await?;
-        dialect::migrate(&writer, dialect).await?;
-        let sqlite = match dialect {
-            Dialect::Sqlite => Some(SqliteFile {
-                path: dialect::sqlite_path(url)?,
-                synchronous: sqlite_synchronous.to_owned(),
-                gate: Arc::default(),
-            }),
+        let path = match dialect {
+            Dialect::Sqlite => Some(dialect::sqlite_path(url)?),
             Dialect::Postgres => None,
         };
+        let (writer, reader) = dialect::open(url, dialect, sqlite_synchronous).await?;
+        dialect::migrate(&writer, dialect).await?;
+        let sqlite = path.map(|path| SqliteFile {
+            path,
+            synchronous: sqlite_synchronous.to_owned(),
+            gate: Arc::default(),
+        });
         Ok(Db {
             writer,
             reader,

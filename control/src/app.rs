@@ -39,7 +39,12 @@ impl AppState {
     /// Opens the SQLite ingestion writer's connection and starts its thread.
     pub fn new(db: Db, config: &ServeArgs) -> anyhow::Result<Self> {
         let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let writer = db.sqlite.as_ref().map(Writer::spawn).transpose()?;
+        let restart_bytes = config.sqlite_wal_restart_mib.saturating_mul(1 << 20);
+        let writer = db
+            .sqlite
+            .as_ref()
+            .map(|file| Writer::spawn(file, restart_bytes))
+            .transpose()?;
         Ok(AppState {
             writer,
             ingest_keys: Arc::default(),

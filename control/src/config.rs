@@ -46,6 +46,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEWISE_SQLITE_SYNCHRONOUS", default_value = "NORMAL",
           value_parser = ["FULL", "NORMAL"])]
     pub sqlite_synchronous: String,
+    /// SQLite: WAL size in MiB at which the checkpointer lets the WAL start over. Each time
+    /// costs the writer one short stall; the WAL file keeps its largest size on disk.
+    #[arg(long, env = "EDGEWISE_SQLITE_WAL_RESTART_MIB", default_value_t = 2048,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub sqlite_wal_restart_mib: u64,
     /// Largest accepted `POST /v1/events` body, in bytes.
     #[arg(long, env = "EDGEWISE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -67,6 +72,7 @@ impl ServeArgs {
             max_event_age_secs: 7 * 24 * 3600,
             max_future_secs: 300,
             sqlite_synchronous: "NORMAL".into(),
+            sqlite_wal_restart_mib: 2048,
             max_body_bytes: 1024 * 1024,
             log_json: false,
         }

@@ -11,14 +11,14 @@
 //! clustered by test and unit (`migrations/sqlite/0002_events_by_unit.sql`): a unit's first
 //! exposure and its metric totals are read from the page its new event is written to, so
 //! each event dirties one leaf page, plus its share of page splits. Inserting
-//! `ON CONFLICT DO NOTHING` says per row whether the event was new. Only the aggregate deltas are kept in memory, and written once
-//! per group. Exposures go first, earliest first, then conversions, as on PostgreSQL
+//! `ON CONFLICT DO NOTHING` says per row whether the event was new. Only the aggregate
+//! deltas are kept in memory, and written once per group. Exposures go first, earliest first, then conversions, as on PostgreSQL
 //! ([`crate::db::events::apply`]).
 //!
 //! Admin changes write through sqlx's own connection; both take [`crate::db::SqliteFile`]'s
 //! gate first, so neither waits on SQLite's busy handler nor starves the other.
 //!
-//! A second thread checkpoints (see [`checkpoint`]), so commits never copy the WAL back.
+//! A second thread checkpoints (see [`Checkpointer`]), so commits never copy the WAL back.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,12 +36,8 @@ use crate::error::{AppError, AppResult};
 /// Events one transaction may carry before the rest wait for the next.
 const MAX_GROUP_EVENTS: usize = 5000;
 
-/// WAL size (pages, 256 MiB) at which the checkpointer brings the WAL back to its start:
-/// larger means rarer stalls, at the cost of disk and longer WAL lookups.
-const RESTART_PAGES: i64 = 65_536;
-
-/// The writer's own checkpoint inside a commit, should the checkpointer ever fall behind.
-const BACKSTOP_PAGES: i64 = 4 * RESTART_PAGES;
+/// A pass that copies fewer pages than this has caught up with the writer closely enough.
+const CLOSE_ENOUGH: i64 = 2_000;
 
 #[derive(Debug)]
 struct Job {
@@ -57,20 +53,40 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the writer's connection and starts its thread.
-    pub fn spawn(file: &SqliteFile) -> anyhow::Result<Writer> {
+    /// Opens the writer's connection and starts its thread, and the checkpointer's, which
+    /// lets the WAL start over once it holds `restart_bytes` (`--sqlite-wal-restart-mib`).
+    ///
+    /// Each restart stalls the writer for one short pass, so larger means rarer stalls, and
+    /// lets the page cache absorb more rewrites of one page; the cost is disk space (the
+    /// WAL file keeps its largest size). BENCHMARKS.md has 256 MiB to 4 GiB measured.
+    pub fn spawn(file: &SqliteFile, restart_bytes: u64) -> anyhow::Result<Writer> {
         let open = |cache_kib: u32| -> rusqlite::Result<Connection> {
             let conn = Connection::open(&file.path)?;
             conn.execute_batch(&format!(
                 "PRAGMA synchronous = {}; PRAGMA busy_timeout = 10000; \
-                 PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES};",
+                 PRAGMA cache_size = -{cache_kib};",
                 file.synchronous
             ))?;
             Ok(conn)
         };
         let conn = open(65_536)?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let restart_pages = (i64::try_from(restart_bytes)? / page_size).max(1);
+        // The writer checkpoints by itself only if the checkpointer falls far behind.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {};",
+            2 * restart_pages
+        ))?;
         conn.set_prepared_statement_cache_capacity(16);
-        let checkpointer = open(1_024)?;
+        let mut checkpointer = Checkpointer {
+            conn: open(1_024)?,
+            pin: open(64)?,
+            db: std::fs::File::open(&file.path)?,
+            gate: file.gate.clone(),
+            restart_pages,
+            pinned: false,
+            copied: 0,
+        };
         let (jobs, rx) = mpsc::channel(256);
         let stop = Arc::new(AtomicBool::new(false));
         let (gate, stopped) = (file.gate.clone(), stop.clone());
@@ -80,13 +96,12 @@ impl Writer {
                 run(conn, &gate, rx);
                 stopped.store(true, Ordering::Relaxed);
             })?;
-        let gate = file.gate.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpt".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
-                    if let Err(e) = checkpoint(&checkpointer, &gate) {
+                    if let Err(e) = checkpointer.step() {
                         tracing::debug!(error = %e, "checkpoint skipped");
                     }
                 }
@@ -152,23 +167,110 @@ fn run(mut conn: Connection, gate: &Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>)
     }
 }
 
-/// Copies the WAL into the database file, and now and then lets the WAL start over.
+/// Copies the WAL into the database file beside the writer, and now and then lets the WAL
+/// start over.
 ///
-/// A PASSIVE checkpoint copies beside the writer without blocking it. But SQLite only
-/// rewinds the WAL when a write transaction starts with every page of it copied, which never
-/// happens while the writer keeps committing. Left to itself, the writer checkpoints inside a
-/// commit once the WAL reaches its limit, and that commit's requests wait for the whole copy
-/// and its fsyncs (measured: 100–300 ms stalls). So once the WAL holds [`RESTART_PAGES`],
-/// a second pass copies, in the writer's turn, what was written during the first; the
-/// writer's next transaction then rewinds the WAL. That pass still stalls the writer
-/// (50–120 ms measured under load; BENCHMARKS.md), once per [`RESTART_PAGES`] written.
-fn checkpoint(conn: &Connection, gate: &Mutex<()>) -> rusqlite::Result<()> {
-    let pass = || conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-    if pass()? >= RESTART_PAGES {
-        let _turn = gate.blocking_lock();
-        pass()?;
+/// SQLite fsyncs the database file at the end of a checkpoint pass that copied the whole
+/// WAL, and only then marks it all copied; a write transaction that starts with all of it
+/// copied rewinds the WAL. A pass every 50 ms copying whatever is new often caught up
+/// between two commits and fsynced the few thousand pages it had just written, scattered
+/// over the file (about 1.5 pages per event with random unit ids): the disk's random writes
+/// were the limit. So each pass copies only up to a *pin*, a read transaction taken at the
+/// end of the previous pass. The writer commits in the 50 ms between, so the pass does not
+/// catch up and does not fsync: the copied pages wait in the OS page cache, where a page
+/// rewritten many times costs one disk write.
+///
+/// Once the WAL holds `restart_bytes` ([`Writer::spawn`]), [`Checkpointer::restart`] fsyncs
+/// what was copied outside the writer's turn, then in the writer's turn a last pass copies
+/// the rest and SQLite fsyncs the pages written since; the writer's next transaction
+/// rewinds the WAL.
+///
+/// Durability stays SQLite's own rule: nothing is marked all copied before an fsync, and
+/// the WAL is not rewound before that.
+#[derive(Debug)]
+struct Checkpointer {
+    /// Runs the passes.
+    conn: Connection,
+    /// Holds the pin's read transaction.
+    pin: Connection,
+    /// The database file, to fsync it outside the writer's turn.
+    db: std::fs::File,
+    gate: Arc<Mutex<()>>,
+    /// The WAL size that triggers a restart, in pages of this database.
+    restart_pages: i64,
+    pinned: bool,
+    /// Frames marked copied after the last pass, to tell how many a pass copied.
+    copied: i64,
+}
+
+impl Checkpointer {
+    fn step(&mut self) -> anyhow::Result<()> {
+        let (frames, _) = self.pass()?;
+        if frames >= self.restart_pages {
+            self.restart()?;
+        }
+        self.unpin()?;
+        self.pin.execute_batch("BEGIN")?;
+        self.pinned = true;
+        self.pin
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        Ok(())
     }
-    Ok(())
+
+    /// Copies and fsyncs nearly all of the WAL beside the writer, then the rest in its turn.
+    fn restart(&mut self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        self.unpin()?;
+        self.catch_up()?;
+        self.db.sync_data()?;
+        self.catch_up()?;
+        let gate = self.gate.clone();
+        let _turn = gate.blocking_lock();
+        let in_turn = std::time::Instant::now();
+        let (frames, last) = self.pass()?;
+        tracing::debug!(
+            total_ms = started.elapsed().as_millis(),
+            writer_waited_ms = in_turn.elapsed().as_millis(),
+            frames,
+            last,
+            "WAL copied for a restart"
+        );
+        Ok(())
+    }
+
+    /// Passes until one finds little new to copy.
+    fn catch_up(&mut self) -> rusqlite::Result<()> {
+        for _ in 0..8 {
+            if self.pass()?.1 < CLOSE_ENOUGH {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One PASSIVE pass: the WAL's size in frames, and how many frames this pass copied.
+    fn pass(&mut self) -> rusqlite::Result<(i64, i64)> {
+        let (log, done): (i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(1)?, r.get(2)?))
+                })?;
+        // After a rewind the count starts again from zero.
+        let copied = if done >= self.copied {
+            done - self.copied
+        } else {
+            done
+        };
+        self.copied = done;
+        Ok((log, copied))
+    }
+
+    fn unpin(&mut self) -> rusqlite::Result<()> {
+        if std::mem::take(&mut self.pinned) {
+            self.pin.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
 }
 
 /// One transaction for all the batches; per batch, how many events were new.

@@ -143,7 +143,7 @@ async fn old_counts_survive_and_ingestion_goes_on() {
         "rebuilt aggregates equal the old ones"
     );
 
-    let writer = Writer::spawn(db.sqlite.as_ref().unwrap()).unwrap();
+    let writer = Writer::spawn(db.sqlite.as_ref().unwrap(), 1 << 20).unwrap();
     let applied = writer
         .submit(vec![
             event("c3", "u1", "control", Some("rev"), Some(4.0)),

@@ -30,8 +30,13 @@ struct Server {
 }
 
 async fn serve(url: &str) -> Server {
+    serve_with(url, &[]).await
+}
+
+async fn serve_with(url: &str, args: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--database-url", url, "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -77,14 +82,15 @@ async fn setup(url: &str) -> (String, String) {
 }
 
 /// Loads the server, stops it (SIGKILL, or SIGTERM when `graceful`), restarts it, and checks
-/// every acknowledged event is stored exactly once.
+/// every acknowledged event is stored exactly once. On SQLite the WAL starts over every MiB,
+/// so the load runs through many checkpointer restarts (writer.rs) before the kill.
 async fn interrupted(backend: Backend, graceful: bool) {
     let dir = tempfile::tempdir().unwrap();
     let Some(url) = fresh_database(backend, dir.path()).await else {
         return;
     };
     let (token, key) = setup(&url).await;
-    let mut server = serve(&url).await;
+    let mut server = serve_with(&url, &["--sqlite-wal-restart-mib", "1"]).await;
     let client = reqwest::Client::new();
     post(
         &client,

@@ -12,8 +12,8 @@
 //! exposure and its metric totals are read from the page its new event is written to, so
 //! each event dirties one leaf page, plus its share of page splits. Inserting
 //! `ON CONFLICT DO NOTHING` says per row whether the event was new. Only the aggregate
-//! deltas are kept in memory, and written once per group. Exposures go first, earliest first, then conversions, as on PostgreSQL
-//! ([`crate::db::events::apply`]).
+//! deltas are kept in memory, and written once per group. Exposures go first, earliest
+//! first, then conversions, as on PostgreSQL ([`crate::db::events::apply`]).
 //!
 //! Admin changes write through sqlx's own connection; both take [`crate::db::SqliteFile`]'s
 //! gate first, so neither waits on SQLite's busy handler nor starves the other.

@@ -8,6 +8,10 @@
 //! the server's maximum. With a rate (events/s over all clients) each client sends on a fixed
 //! schedule, and a batch's latency counts from when it was due, not from when it went out,
 //! so a stall also counts against the batches it held back (no coordinated omission).
+//!
+//! With `BENCH_TRACE=FILE` it also writes FILE: a line `# started UNIX_SECONDS`, then one line
+//! per batch, `DUE_MS LATENCY_MS`, due time counted from the start (`scripts/bench-trace`
+//! summarises it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -77,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let accepted = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let mut handles = Vec::new();
     for worker in 0..concurrency {
         let (client, url, key) = (client.clone(), url.clone(), key.clone());
@@ -150,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
                         None
                     }
                 };
-                latencies.push(t0.elapsed());
+                latencies.push((t0 - started, t0.elapsed()));
                 sent.fetch_add(BATCH as u64, Ordering::Relaxed);
                 if let Some(v) = ok {
                     accepted.fetch_add(v["accepted"].as_u64().unwrap_or(0), Ordering::Relaxed);
@@ -159,10 +164,22 @@ async fn main() -> anyhow::Result<()> {
             latencies
         }));
     }
-    let mut lat = Vec::new();
+    let mut trace = Vec::new();
     for h in handles {
-        lat.extend(h.await?);
+        trace.extend(h.await?);
     }
+    if let Ok(path) = std::env::var("BENCH_TRACE") {
+        trace.sort();
+        let lines: Vec<String> = trace
+            .iter()
+            .map(|(at, l)| format!("{:.1} {:.1}", at.as_secs_f64() * 1e3, l.as_secs_f64() * 1e3))
+            .collect();
+        let wall = started_wall
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64();
+        std::fs::write(path, format!("# started {wall:.3}\n{}\n", lines.join("\n")))?;
+    }
+    let mut lat: Vec<Duration> = trace.into_iter().map(|(_, l)| l).collect();
     let elapsed = started.elapsed().as_secs_f64();
     lat.sort();
     let pct =

@@ -27,8 +27,9 @@ pub struct AppState {
     pub limits: Limits,
     /// Wakes the publisher after a new snapshot version.
     pub publish: Arc<Notify>,
-    /// Valid ingestion keys seen so far: key hash → site.
-    pub ingest_keys: Arc<RwLock<std::collections::HashMap<String, String>>>,
+    /// Valid ingestion keys seen since the audit counter was at the version it holds:
+    /// key hash → site. Any admin change, a revocation included, empties it.
+    pub ingest_keys: Arc<RwLock<(i64, std::collections::HashMap<String, String>)>>,
     /// Largest accepted `POST /v1/events` body.
     pub max_body_bytes: usize,
     /// SQLite's ingestion writer thread; PostgreSQL ingests on the request's own connection.
@@ -92,6 +93,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/verify"),
     ("DELETE", "/api/v1/units/{unit_id}"),
+    ("GET", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{id}"),
+    ("GET", "/api/v1/ingest-keys"),
+    ("DELETE", "/api/v1/ingest-keys/{id}"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -106,6 +111,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::settings::router())
         .merge(api::snapshots::router())
         .merge(api::admin::router())
+        .merge(api::credentials::router())
         .merge(ingest)
         .fallback(|| async { crate::error::AppError::NotFound("route".into()) })
         .layer(TraceLayer::new_for_http())

@@ -253,7 +253,9 @@ pub async fn post_events(
     crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> AppResult<Json<IngestResponse>> {
     let key = bearer(&headers).ok_or(AppError::Unauthorized)?;
-    let site = ingest_site(&state, key).await?;
+    // The catalog first: its version says whether remembered keys still hold.
+    let catalog = catalog(&state).await?;
+    let site = ingest_site(&state, key, catalog.version).await?;
     let (events, mut rejected) = parse_batch(&body)?;
     tracing::Span::current().record("events", events.len() + rejected.len());
     if events.len() + rejected.len() > MAX_BATCH_EVENTS {
@@ -262,7 +264,6 @@ pub async fn post_events(
             format!("at most {MAX_BATCH_EVENTS} events per batch"),
         ));
     }
-    let catalog = catalog(&state).await?;
     let now = now_ms();
     let (indices, events): (Vec<usize>, Vec<Event>) = events.into_iter().unzip();
     let (ok, mut invalid) = validate(events, &catalog, &site, now, state.limits);
@@ -283,18 +284,26 @@ pub async fn post_events(
     }))
 }
 
-/// The site of a valid ingestion key. Keys cannot be revoked yet, so a key once seen valid is
-/// remembered (by hash), saving a database round trip per batch.
-async fn ingest_site(state: &AppState, key: &str) -> AppResult<String> {
+/// The site of a valid ingestion key. A key seen valid is remembered (by hash) while the audit
+/// counter stays at `version`, saving a database round trip per batch; a revocation moves
+/// the counter, in this process or another.
+async fn ingest_site(state: &AppState, key: &str, version: i64) -> AppResult<String> {
     let hash = crate::db::tokens::sha256_hex(key);
-    if let Some(site) = state.ingest_keys.read().await.get(&hash) {
-        return Ok(site.clone());
+    {
+        let (seen_at, sites) = &*state.ingest_keys.read().await;
+        if let (true, Some(site)) = (*seen_at == version, sites.get(&hash)) {
+            return Ok(site.clone());
+        }
     }
     let mut conn = state.db.reader.acquire().await?;
     let site = crate::db::tokens::check_ingest_key(&mut conn, key)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    state.ingest_keys.write().await.insert(hash, site.clone());
+    let mut cache = state.ingest_keys.write().await;
+    if cache.0 != version {
+        *cache = (version, HashMap::new());
+    }
+    cache.1.insert(hash, site.clone());
     Ok(site)
 }
 

@@ -3,6 +3,7 @@
 //! [`crate::db::Mutation`] (writes) or on a reader connection (reads).
 
 pub mod admin;
+pub mod credentials;
 pub mod openapi;
 pub mod settings;
 pub mod snapshots;

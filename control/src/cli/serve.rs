@@ -1,12 +1,12 @@
 //! `edgewise serve` and the admin subcommands that work on the database directly:
-//! `token create`, `ingest-key create`, `audit verify`.
+//! `token create|revoke`, `ingest-key create|revoke`, `audit verify`.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use edgewise_control::app::{shutdown_signal, App};
 use edgewise_control::config::{DbArgs, ServeArgs};
-use edgewise_control::db::tokens::{create_ingest_key, create_token, Role};
+use edgewise_control::db::tokens::{create_ingest_key, create_token, revoke, Credential, Role};
 use edgewise_control::db::{audit, now_ms, Actor, Db, Mutation};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -51,6 +51,12 @@ pub enum TokenCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Revoke an API token by id (`tok_…`, as listed by `GET /api/v1/tokens`).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +65,12 @@ pub enum IngestKeyCommand {
     Create {
         #[arg(long)]
         site: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke an ingestion key by id (`key_…`, as listed by `GET /api/v1/ingest-keys`).
+    Revoke {
+        id: String,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -74,7 +86,10 @@ pub enum AuditCommand {
 }
 
 pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let TokenCommand::Create { role, name, db } = cmd;
+    let (role, name, db) = match cmd {
+        TokenCommand::Create { role, name, db } => (role, name, db),
+        TokenCommand::Revoke { id, db } => return revoke_cli(Credential::Token, &id, &db),
+    };
     runtime()?.block_on(async {
         let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role"))?;
         let db = Db::connect(&db.database_url, "FULL").await?;
@@ -101,7 +116,10 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub fn ingest_key(cmd: IngestKeyCommand) -> anyhow::Result<ExitCode> {
-    let IngestKeyCommand::Create { site, db } = cmd;
+    let (site, db) = match cmd {
+        IngestKeyCommand::Create { site, db } => (site, db),
+        IngestKeyCommand::Revoke { id, db } => return revoke_cli(Credential::IngestKey, &id, &db),
+    };
     runtime()?.block_on(async {
         let db = Db::connect(&db.database_url, "FULL").await?;
         let mut m = Mutation::begin(&db).await?;
@@ -122,6 +140,27 @@ pub fn ingest_key(cmd: IngestKeyCommand) -> anyhow::Result<ExitCode> {
         );
         println!("{}", created.secret);
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Revokes on the database directly; running servers see it on their next request.
+fn revoke_cli(kind: Credential, id: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let db = Db::connect(&db.database_url, "FULL").await?;
+        let revoked = revoke(&db, &Actor("cli".into()), kind, id).await;
+        db.close().await;
+        match revoked {
+            Ok(what) => {
+                eprintln!("revoked {id}");
+                println!("{what}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(edgewise_control::error::AppError::NotFound(_)) => {
+                eprintln!("no such id: {id}");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        }
     })
 }
 

@@ -110,3 +110,123 @@ pub async fn check_ingest_key(conn: &mut AnyConnection, secret: &str) -> AppResu
             .await?,
     )
 }
+
+/// An API token as listings show it: never the secret or its hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub role: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// An ingestion key as listings show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestKeyInfo {
+    pub id: String,
+    pub site: String,
+    pub created_at: i64,
+}
+
+pub async fn list_tokens(conn: &mut AnyConnection) -> AppResult<Vec<TokenInfo>> {
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as("SELECT id, role, name, created_at FROM tokens ORDER BY created_at, id")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, role, name, created_at)| TokenInfo {
+            id,
+            role,
+            name,
+            created_at,
+        })
+        .collect())
+}
+
+pub async fn list_ingest_keys(conn: &mut AnyConnection) -> AppResult<Vec<IngestKeyInfo>> {
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT id, site, created_at FROM ingest_keys ORDER BY created_at, id")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, site, created_at)| IngestKeyInfo {
+            id,
+            site,
+            created_at,
+        })
+        .collect())
+}
+
+/// Deletes a token; what it was, or `None` if there is no such id.
+pub async fn revoke_token(conn: &mut AnyConnection, id: &str) -> AppResult<Option<TokenInfo>> {
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("DELETE FROM tokens WHERE id = $1 RETURNING id, role, name, created_at")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(id, role, name, created_at)| TokenInfo {
+        id,
+        role,
+        name,
+        created_at,
+    }))
+}
+
+/// Deletes an ingestion key; what it was, or `None` if there is no such id.
+pub async fn revoke_ingest_key(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> AppResult<Option<IngestKeyInfo>> {
+    let row: Option<(String, String, i64)> =
+        sqlx::query_as("DELETE FROM ingest_keys WHERE id = $1 RETURNING id, site, created_at")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(id, site, created_at)| IngestKeyInfo {
+        id,
+        site,
+        created_at,
+    }))
+}
+
+/// What [`revoke`] revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Token,
+    IngestKey,
+}
+
+/// Revokes an API token or an ingestion key, as one audited mutation (`token.revoke`,
+/// `ingest_key.revoke`); returns what it was. 404 if there is no such id. The mutation moves
+/// the audit counter, which is what makes every server drop its cached ingestion keys.
+pub async fn revoke(
+    db: &super::Db,
+    actor: &super::Actor,
+    kind: Credential,
+    id: &str,
+) -> AppResult<serde_json::Value> {
+    let mut m = super::Mutation::begin(db).await?;
+    let (action, before) = match kind {
+        Credential::Token => (
+            "token.revoke",
+            revoke_token(&mut m.tx, id)
+                .await?
+                .map(serde_json::to_value)
+                .transpose()?,
+        ),
+        Credential::IngestKey => (
+            "ingest_key.revoke",
+            revoke_ingest_key(&mut m.tx, id)
+                .await?
+                .map(serde_json::to_value)
+                .transpose()?,
+        ),
+    };
+    let Some(before) = before else {
+        return Err(crate::error::AppError::NotFound(id.to_owned()));
+    };
+    m.finish(actor, action, id, Some(&before), None).await?;
+    Ok(before)
+}

@@ -348,3 +348,69 @@ async fn two_processes_on_one_postgres_are_exact() {
         );
     }
 }
+
+/// Revoking from the CLI, on the database directly, takes effect in a running server: for an
+/// API token, and for an ingestion key the server had already seen valid and remembered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_revocation_reaches_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Sqlite, dir.path()).await.unwrap();
+    let (admin, key) = setup(&url).await;
+    let viewer = cli(&[
+        "token",
+        "create",
+        "--role",
+        "viewer",
+        "--database-url",
+        &url,
+    ]);
+    let server = serve(&url).await;
+    let client = reqwest::Client::new();
+    let events = format!("{}/v1/events", server.base);
+    let ingest = |key: &str| {
+        client
+            .post(&events)
+            .bearer_auth(key)
+            .json(&json!({ "events": [] }))
+            .send()
+    };
+    let tests = |token: &str| {
+        client
+            .get(format!("{}/api/v1/tests", server.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let listing = |path: &str| {
+        client
+            .get(format!("{}/api/v1/{path}", server.base))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(ingest(&key).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(tests(&viewer).await.unwrap().status(), StatusCode::OK);
+
+    let id_of = |list: &Value, field: &str, value: &str| -> String {
+        let entry = list.as_array().unwrap().iter().find(|e| e[field] == value);
+        entry.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let tokens: Value = listing("tokens").await.unwrap().json().await.unwrap();
+    let keys: Value = listing("ingest-keys").await.unwrap().json().await.unwrap();
+    let viewer_id = id_of(&tokens["tokens"], "role", "viewer");
+    let key_id = id_of(&keys["ingest_keys"], "site", "s");
+    cli(&["token", "revoke", &viewer_id, "--database-url", &url]);
+    cli(&["ingest-key", "revoke", &key_id, "--database-url", &url]);
+
+    let status = tests(&viewer).await.unwrap().status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let status = ingest(&key).await.unwrap().status();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the remembered key is forgotten"
+    );
+    let unknown = std::process::Command::new(BIN)
+        .args(["token", "revoke", "tok_none", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+}

@@ -6,6 +6,7 @@
 mod audit;
 mod binary;
 mod common;
+mod credentials;
 mod ingest;
 mod lifecycle;
 mod openapi;

@@ -51,6 +51,10 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("GET", "/api/v1/audit", Admin, Value::Null),
         ("GET", "/api/v1/audit/verify", Admin, Value::Null),
         ("DELETE", "/api/v1/units/{unit_id}", Admin, Value::Null),
+        ("GET", "/api/v1/tokens", Admin, Value::Null),
+        ("DELETE", "/api/v1/tokens/{id}", Admin, Value::Null),
+        ("GET", "/api/v1/ingest-keys", Admin, Value::Null),
+        ("DELETE", "/api/v1/ingest-keys/{id}", Admin, Value::Null),
     ]
 }
 
@@ -78,7 +82,8 @@ async fn role_matrix(app: TestApp) {
         let path = template
             .replace("{key}", "hero")
             .replace("{version}", "1")
-            .replace("{unit_id}", "someone");
+            .replace("{unit_id}", "someone")
+            .replace("{id}", "no_such_id");
         let method: Method = method.parse().unwrap();
         let body = (!body.is_null() || template.ends_with("holdout")).then_some(&body);
         for token in [None, Some("ew_not_a_token")] {

@@ -291,7 +291,8 @@ async fn ingest_site(state: &AppState, key: &str, version: i64) -> AppResult<Str
     let hash = crate::db::tokens::sha256_hex(key);
     {
         let (seen_at, sites) = &*state.ingest_keys.read().await;
-        if let (true, Some(site)) = (*seen_at == version, sites.get(&hash)) {
+        let remembered = sites.get(&hash).filter(|_| *seen_at == version);
+        if let Some(site) = remembered {
             return Ok(site.clone());
         }
     }

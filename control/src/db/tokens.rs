@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, FromRow};
 
 use crate::error::AppResult;
 
@@ -112,7 +112,7 @@ pub async fn check_ingest_key(conn: &mut AnyConnection, secret: &str) -> AppResu
 }
 
 /// An API token as listings show it: never the secret or its hash.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct TokenInfo {
     pub id: String,
     pub role: String,
@@ -121,7 +121,7 @@ pub struct TokenInfo {
 }
 
 /// An ingestion key as listings show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct IngestKeyInfo {
     pub id: String,
     pub site: String,
@@ -129,49 +129,29 @@ pub struct IngestKeyInfo {
 }
 
 pub async fn list_tokens(conn: &mut AnyConnection) -> AppResult<Vec<TokenInfo>> {
-    let rows: Vec<(String, String, String, i64)> =
+    Ok(
         sqlx::query_as("SELECT id, role, name, created_at FROM tokens ORDER BY created_at, id")
             .fetch_all(conn)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, role, name, created_at)| TokenInfo {
-            id,
-            role,
-            name,
-            created_at,
-        })
-        .collect())
+            .await?,
+    )
 }
 
 pub async fn list_ingest_keys(conn: &mut AnyConnection) -> AppResult<Vec<IngestKeyInfo>> {
-    let rows: Vec<(String, String, i64)> =
+    Ok(
         sqlx::query_as("SELECT id, site, created_at FROM ingest_keys ORDER BY created_at, id")
             .fetch_all(conn)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, site, created_at)| IngestKeyInfo {
-            id,
-            site,
-            created_at,
-        })
-        .collect())
+            .await?,
+    )
 }
 
 /// Deletes a token; what it was, or `None` if there is no such id.
 pub async fn revoke_token(conn: &mut AnyConnection, id: &str) -> AppResult<Option<TokenInfo>> {
-    let row: Option<(String, String, String, i64)> =
+    Ok(
         sqlx::query_as("DELETE FROM tokens WHERE id = $1 RETURNING id, role, name, created_at")
             .bind(id)
             .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|(id, role, name, created_at)| TokenInfo {
-        id,
-        role,
-        name,
-        created_at,
-    }))
+            .await?,
+    )
 }
 
 /// Deletes an ingestion key; what it was, or `None` if there is no such id.
@@ -179,16 +159,12 @@ pub async fn revoke_ingest_key(
     conn: &mut AnyConnection,
     id: &str,
 ) -> AppResult<Option<IngestKeyInfo>> {
-    let row: Option<(String, String, i64)> =
+    Ok(
         sqlx::query_as("DELETE FROM ingest_keys WHERE id = $1 RETURNING id, site, created_at")
             .bind(id)
             .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|(id, site, created_at)| IngestKeyInfo {
-        id,
-        site,
-        created_at,
-    }))
+            .await?,
+    )
 }
 
 /// What [`revoke`] revokes.
@@ -208,9 +184,10 @@ pub async fn revoke(
     id: &str,
 ) -> AppResult<serde_json::Value> {
     let mut m = super::Mutation::begin(db).await?;
-    let (action, before) = match kind {
+    let (action, what, before) = match kind {
         Credential::Token => (
             "token.revoke",
+            "token",
             revoke_token(&mut m.tx, id)
                 .await?
                 .map(serde_json::to_value)
@@ -218,6 +195,7 @@ pub async fn revoke(
         ),
         Credential::IngestKey => (
             "ingest_key.revoke",
+            "ingestion key",
             revoke_ingest_key(&mut m.tx, id)
                 .await?
                 .map(serde_json::to_value)
@@ -225,7 +203,7 @@ pub async fn revoke(
         ),
     };
     let Some(before) = before else {
-        return Err(crate::error::AppError::NotFound(id.to_owned()));
+        return Err(crate::error::AppError::NotFound(format!("{what} `{id}`")));
     };
     m.finish(actor, action, id, Some(&before), None).await?;
     Ok(before)

@@ -32,19 +32,17 @@ pub struct AppState {
     pub ingest_keys: Arc<RwLock<(i64, std::collections::HashMap<String, String>)>>,
     /// Largest accepted `POST /v1/events` body.
     pub max_body_bytes: usize,
-    /// SQLite's ingestion writer thread; PostgreSQL ingests on the request's own connection.
+    /// SQLite's ingestion writer threads; PostgreSQL ingests on the request's own connection.
     pub writer: Option<Writer>,
 }
 
 impl AppState {
-    /// Opens the SQLite ingestion writer's connection and starts its thread.
+    /// Opens the SQLite ingestion writers' connections and starts their threads.
     pub fn new(db: Db, config: &ServeArgs) -> anyhow::Result<Self> {
         let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let restart_bytes = config.sqlite_wal_restart_mib.saturating_mul(1 << 20);
-        let writer = db
-            .sqlite
-            .as_ref()
-            .map(|file| Writer::spawn(file, restart_bytes))
+        let writer = (!db.sqlite.is_empty())
+            .then(|| Writer::spawn(&db.sqlite, restart_bytes))
             .transpose()?;
         Ok(AppState {
             writer,
@@ -131,7 +129,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: &ServeArgs) -> anyhow::Result<App> {
-        let db = Db::connect(&config.db.database_url, &config.sqlite_synchronous).await?;
+        let db = Db::connect(&config.db, &config.sqlite_synchronous).await?;
         let state = AppState::new(db.clone(), config)?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

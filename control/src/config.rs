@@ -15,6 +15,21 @@ pub struct DbArgs {
     /// `sqlite://FILE` (created on first start) or `postgres://user@host:port/db`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://edgewise.db")]
     pub database_url: String,
+    /// SQLite: how many files ingestion spreads events over, each with its writer thread
+    /// (units are assigned by hash, so the count is fixed when the database is created; an
+    /// existing database keeps its own). 1 keeps everything in the one file.
+    #[arg(long, env = "EDGEWISE_SQLITE_SHARDS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub sqlite_shards: u32,
+}
+
+impl DbArgs {
+    pub fn new(url: &str) -> Self {
+        DbArgs {
+            database_url: url.to_owned(),
+            sqlite_shards: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -63,9 +78,7 @@ impl ServeArgs {
     /// Defaults for a given database, as tests and embedders need them.
     pub fn for_database(url: &str) -> Self {
         ServeArgs {
-            db: DbArgs {
-                database_url: url.to_owned(),
-            },
+            db: DbArgs::new(url),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             edge_urls: Vec::new(),
             edge_secret: Secret::default(),

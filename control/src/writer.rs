@@ -1,8 +1,14 @@
-//! Ingestion on SQLite: one writer thread with group commit.
+//! Ingestion on SQLite: one writer thread per file, with group commit.
 //!
-//! SQLite has one writer at a time, so concurrent ingestion requests queue anyway. A thread
-//! of its own owns that queue and a connection of its own (rusqlite, beside sqlx's pools, on
-//! the same SQLite library): it takes every batch waiting (up to [`MAX_GROUP_EVENTS`] events),
+//! SQLite has one writer at a time per file, and one writer thread was the limit on a
+//! machine with cores to spare, so events are spread over several files by unit and test
+//! ([`crate::db::shard_of`], `--sqlite-shards`): a request's batch is split, each part goes
+//! to its file's writer, and the request is answered once every part is committed. Each file
+//! holds its units' events and its own aggregate rows, so each commit stays self-contained;
+//! readers add the files' aggregates up.
+//!
+//! Per file, a thread owns a queue and a connection of its own (rusqlite, beside sqlx's
+//! pools, on the same SQLite library): it takes every batch waiting (up to [`MAX_GROUP_EVENTS`] events),
 //! applies them in one transaction and commits once, then answers each request. Nobody is
 //! answered before the commit. If a group fails, its batches are retried one by one so a
 //! single bad batch cannot fail the others.
@@ -18,7 +24,7 @@
 //! Admin changes write through sqlx's own connection; both take [`crate::db::SqliteFile`]'s
 //! gate first, so neither waits on SQLite's busy handler nor starves the other.
 //!
-//! A second thread checkpoints (see [`Checkpointer`]), so commits never copy the WAL back.
+//! Per file, a second thread checkpoints (see [`Checkpointer`]), so commits never copy the WAL back.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +36,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::events::{add_change, metric_change, Applied, Cell, NewEvent};
-use crate::db::SqliteFile;
+use crate::db::{shard_of, SqliteFile};
 use crate::error::{AppError, AppResult};
 
 /// Events one transaction may carry before the rest wait for the next.
@@ -45,83 +51,132 @@ struct Job {
     reply: oneshot::Sender<Result<Applied, String>>,
 }
 
-/// A handle to the writer thread; cheap to clone. The thread ends when the last handle is
-/// dropped, after answering what it was given.
+/// The writers' page caches together, in KiB, split evenly between the files. With two
+/// files, 48 MiB ingested as fast as 64 MiB and kept the server's RSS 16 MB lower
+/// (BENCHMARKS.md).
+const CACHE_KIB: usize = 49_152;
+
+/// A handle to the writer threads, one per SQLite file ([`crate::db::Db::sqlite`]); cheap to
+/// clone. The threads end when the last handle is dropped, after answering what they were
+/// given.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    shards: Vec<mpsc::Sender<Job>>,
 }
 
 impl Writer {
-    /// Opens the writer's connection and starts its thread, and the checkpointer's, which
+    /// Opens a connection per file and starts its writer thread and its checkpointer, which
     /// lets the WAL start over once it holds `restart_bytes` (`--sqlite-wal-restart-mib`).
     ///
-    /// Each restart stalls the writer for one short pass, so larger means rarer stalls, and
-    /// lets the page cache absorb more rewrites of one page; the cost is disk space (the
-    /// WAL file keeps its largest size). BENCHMARKS.md has 256 MiB to 4 GiB measured.
-    pub fn spawn(file: &SqliteFile, restart_bytes: u64) -> anyhow::Result<Writer> {
-        let open = |cache_kib: u32| -> rusqlite::Result<Connection> {
-            let conn = Connection::open(&file.path)?;
-            conn.execute_batch(&format!(
-                "PRAGMA synchronous = {}; PRAGMA busy_timeout = 10000; \
-                 PRAGMA cache_size = -{cache_kib};",
-                file.synchronous
-            ))?;
-            Ok(conn)
-        };
-        let conn = open(65_536)?;
-        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let restart_pages = (i64::try_from(restart_bytes)? / page_size).max(1);
-        // The writer checkpoints by itself only if the checkpointer falls far behind.
-        conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = {};",
-            2 * restart_pages
-        ))?;
-        conn.set_prepared_statement_cache_capacity(16);
-        let mut checkpointer = Checkpointer {
-            conn: open(1_024)?,
-            pin: open(64)?,
-            db: std::fs::File::open(&file.path)?,
-            gate: file.gate.clone(),
-            restart_pages,
-            pinned: false,
-            copied: 0,
-        };
-        let (jobs, rx) = mpsc::channel(256);
-        let stop = Arc::new(AtomicBool::new(false));
-        let (gate, stopped) = (file.gate.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
-                run(conn, &gate, rx);
-                stopped.store(true, Ordering::Relaxed);
-            })?;
-        std::thread::Builder::new()
-            .name("sqlite-checkpt".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
-                    if let Err(e) = checkpointer.step() {
-                        tracing::debug!(error = %e, "checkpoint skipped");
-                    }
-                }
-            })?;
-        Ok(Writer { jobs })
+    /// Each restart stalls that file's writer for one short pass, so larger means rarer
+    /// stalls, and lets the page cache absorb more rewrites of one page; the cost is disk
+    /// space (the WAL file keeps its largest size). BENCHMARKS.md has 256 MiB to 4 GiB
+    /// measured. The files get equal shares of events, so their WALs fill in step: the
+    /// first restart of file k comes at (k+1)/n of the size, and from then on the restarts
+    /// take turns instead of stalling every writer at once.
+    pub fn spawn(files: &[SqliteFile], restart_bytes: u64) -> anyhow::Result<Writer> {
+        let n = files.len();
+        let cache_kib = CACHE_KIB / n.max(1);
+        let shards = files
+            .iter()
+            .enumerate()
+            .map(|(k, file)| spawn_file(file, k, n, cache_kib, restart_bytes))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Writer { shards })
     }
 
-    /// Stores one batch; returns after it is committed.
+    /// Stores one batch; returns after every file it touched committed its part.
+    ///
+    /// If one file fails after another committed, the caller gets an error and sends the
+    /// batch again; the events already stored then count as duplicates, never twice.
     pub async fn submit(&self, events: Vec<NewEvent>) -> AppResult<Applied> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job { events, reply };
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the writer dropped the batch"))?
-            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
+        let n = self.shards.len();
+        let mut parts: Vec<Vec<NewEvent>> = vec![Vec::new(); n];
+        for e in events {
+            parts[shard_of(&e.test, &e.unit_id, n)].push(e);
+        }
+        // Queue every part before waiting for any, so the files work on them at once.
+        let mut answers = Vec::with_capacity(n);
+        for (jobs, events) in self.shards.iter().zip(parts) {
+            if events.is_empty() {
+                continue;
+            }
+            let (reply, answer) = oneshot::channel();
+            jobs.send(Job { events, reply })
+                .await
+                .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
+            answers.push(answer);
+        }
+        let mut total = Applied::default();
+        for answer in answers {
+            let a = answer
+                .await
+                .map_err(|_| anyhow::anyhow!("the writer dropped the batch"))?
+                .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+            total.accepted += a.accepted;
+            total.duplicates += a.duplicates;
+        }
+        Ok(total)
     }
+}
+
+/// File `k` of `n`: its writer thread and its checkpointer thread; returns the writer's queue.
+fn spawn_file(
+    file: &SqliteFile,
+    k: usize,
+    n: usize,
+    cache_kib: usize,
+    restart_bytes: u64,
+) -> anyhow::Result<mpsc::Sender<Job>> {
+    let open = |cache_kib: usize| -> rusqlite::Result<Connection> {
+        let conn = Connection::open(&file.path)?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {}; PRAGMA busy_timeout = 10000; \
+             PRAGMA cache_size = -{cache_kib};",
+            file.synchronous
+        ))?;
+        Ok(conn)
+    };
+    let conn = open(cache_kib)?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let restart_pages = (i64::try_from(restart_bytes)? / page_size).max(1);
+    // The writer checkpoints by itself only if the checkpointer falls far behind.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {};",
+        2 * restart_pages
+    ))?;
+    conn.set_prepared_statement_cache_capacity(16);
+    let mut checkpointer = Checkpointer {
+        name: file.schema.clone(),
+        conn: open(1_024)?,
+        pin: open(64)?,
+        db: std::fs::File::open(&file.path)?,
+        gate: file.gate.clone(),
+        restart_pages,
+        next_restart: (restart_pages * (k as i64 + 1) / n as i64).max(1),
+        pinned: false,
+        copied: 0,
+    };
+    let (jobs, rx) = mpsc::channel(256);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (gate, stopped) = (file.gate.clone(), stop.clone());
+    std::thread::Builder::new()
+        .name(format!("sqlite-writer{k}"))
+        .spawn(move || {
+            run(conn, &gate, rx);
+            stopped.store(true, Ordering::Relaxed);
+        })?;
+    std::thread::Builder::new()
+        .name(format!("sqlite-ckpt{k}"))
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                if let Err(e) = checkpointer.step() {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
+            }
+        })?;
+    Ok(jobs)
 }
 
 fn run(mut conn: Connection, gate: &Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>) {
@@ -189,6 +244,8 @@ fn run(mut conn: Connection, gate: &Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>)
 /// the WAL is not rewound before that.
 #[derive(Debug)]
 struct Checkpointer {
+    /// The file's schema name, for the log.
+    name: String,
     /// Runs the passes.
     conn: Connection,
     /// Holds the pin's read transaction.
@@ -198,6 +255,8 @@ struct Checkpointer {
     gate: Arc<Mutex<()>>,
     /// The WAL size that triggers a restart, in pages of this database.
     restart_pages: i64,
+    /// The size that triggers the next one (the first comes early in all but the last file).
+    next_restart: i64,
     pinned: bool,
     /// Frames marked copied after the last pass, to tell how many a pass copied.
     copied: i64,
@@ -206,8 +265,9 @@ struct Checkpointer {
 impl Checkpointer {
     fn step(&mut self) -> anyhow::Result<()> {
         let (frames, _) = self.pass()?;
-        if frames >= self.restart_pages {
+        if frames >= self.next_restart {
             self.restart()?;
+            self.next_restart = self.restart_pages;
         }
         self.unpin()?;
         self.pin.execute_batch("BEGIN")?;
@@ -229,6 +289,7 @@ impl Checkpointer {
         let in_turn = std::time::Instant::now();
         let (frames, last) = self.pass()?;
         tracing::debug!(
+            file = %self.name,
             total_ms = started.elapsed().as_millis(),
             writer_waited_ms = in_turn.elapsed().as_millis(),
             frames,

@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use edgewise_control::config::DbArgs;
 use edgewise_control::db::aggregates::{self, Aggregates};
 use edgewise_control::db::events::NewEvent;
 use edgewise_control::db::Db;
@@ -89,7 +90,11 @@ fn summary(a: &Aggregates) -> (Vec<(String, i64)>, Vec<(String, String, i64, f64
 
 async fn read(db: &Db) -> (Vec<(String, i64)>, Vec<(String, String, i64, f64, f64)>) {
     let mut conn = db.reader.acquire().await.unwrap();
-    summary(&aggregates::aggregates(&mut conn, "t").await.unwrap())
+    summary(
+        &aggregates::aggregates(&mut conn, &db.shard_schemas(), "t")
+            .await
+            .unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -117,7 +122,9 @@ async fn old_counts_survive_and_ingestion_goes_on() {
         pool.close().await;
     }
 
-    let db = Db::connect(&url, "NORMAL").await.unwrap();
+    let db = Db::connect(&DbArgs::new(&url), "NORMAL").await.unwrap();
+    // It held events before there were several files, so it keeps its one.
+    assert_eq!(db.shard_schemas(), ["main"]);
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT event_id, counted FROM events ORDER BY event_id")
             .fetch_all(&db.reader)
@@ -143,7 +150,7 @@ async fn old_counts_survive_and_ingestion_goes_on() {
         "rebuilt aggregates equal the old ones"
     );
 
-    let writer = Writer::spawn(db.sqlite.as_ref().unwrap(), 1 << 20).unwrap();
+    let writer = Writer::spawn(&db.sqlite, 1 << 20).unwrap();
     let applied = writer
         .submit(vec![
             event("c3", "u1", "control", Some("rev"), Some(4.0)),

@@ -56,6 +56,7 @@ async fn delete_unit(
     Path(unit_id): Path<String>,
 ) -> AppResult<Json<aggregates::Deleted>> {
     let mut m = Mutation::begin(&state.db).await?;
+    let _turns = state.db.shard_turns().await;
     let kinds: HashMap<_, HashMap<_, _>> = tests::list(&mut m.tx, None)
         .await?
         .into_iter()
@@ -69,7 +70,14 @@ async fn delete_unit(
             (t.spec.key, metrics)
         })
         .collect();
-    let deleted = aggregates::delete_unit(&mut m.tx, state.db.dialect, &unit_id, &kinds).await?;
+    let deleted = aggregates::delete_unit(
+        &mut m.tx,
+        state.db.dialect,
+        &state.db.shard_schemas(),
+        &unit_id,
+        &kinds,
+    )
+    .await?;
     let after = serde_json::to_value(&deleted)?;
     let target = format!("unit:sha256:{}", sha256_hex(&unit_id));
     m.finish(&actor, "unit.delete", &target, None, Some(&after))

@@ -242,7 +242,7 @@ async fn aggregates(
 ) -> AppResult<Json<serde_json::Value>> {
     let mut conn = state.db.reader.acquire().await?;
     tests::get_or_404(&mut conn, &key).await?;
-    let agg = aggregates::aggregates(&mut conn, &key).await?;
+    let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
     Ok(Json(serde_json::json!({ "test": key, "aggregates": agg })))
 }
 
@@ -258,6 +258,6 @@ async fn results(
     }
     let mut conn = state.db.reader.acquire().await?;
     let test = tests::get_or_404(&mut conn, &key).await?;
-    let agg = aggregates::aggregates(&mut conn, &key).await?;
+    let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
     Ok(Json(crate::results::compute(&test.spec, &agg, &q)))
 }

@@ -92,7 +92,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role"))?;
-        let db = Db::connect(&db.database_url, "FULL").await?;
+        let db = Db::connect(&db, "FULL").await?;
         let mut m = Mutation::begin(&db).await?;
         let created = create_token(&mut m.tx, role, &name, now_ms()).await?;
         let after = serde_json::json!({ "id": created.id, "role": role, "name": name });
@@ -121,7 +121,7 @@ pub fn ingest_key(cmd: IngestKeyCommand) -> anyhow::Result<ExitCode> {
         IngestKeyCommand::Revoke { id, db } => return revoke_cli(Credential::IngestKey, &id, &db),
     };
     runtime()?.block_on(async {
-        let db = Db::connect(&db.database_url, "FULL").await?;
+        let db = Db::connect(&db, "FULL").await?;
         let mut m = Mutation::begin(&db).await?;
         let created = create_ingest_key(&mut m.tx, &site, now_ms()).await?;
         let after = serde_json::json!({ "id": created.id, "site": site });
@@ -146,7 +146,7 @@ pub fn ingest_key(cmd: IngestKeyCommand) -> anyhow::Result<ExitCode> {
 /// Revokes on the database directly; running servers see it on their next request.
 fn revoke_cli(kind: Credential, id: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let db = Db::connect(&db.database_url, "FULL").await?;
+        let db = Db::connect(db, "FULL").await?;
         let revoked = revoke(&db, &Actor("cli".into()), kind, id).await;
         db.close().await;
         match revoked {
@@ -167,7 +167,7 @@ fn revoke_cli(kind: Credential, id: &str, db: &DbArgs) -> anyhow::Result<ExitCod
 pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { db } = cmd;
     runtime()?.block_on(async {
-        let db = Db::connect(&db.database_url, "FULL").await?;
+        let db = Db::connect(&db, "FULL").await?;
         let mut conn = db.reader.acquire().await?;
         let verdict = audit::verify(&mut conn).await?;
         drop(conn);

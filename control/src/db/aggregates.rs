@@ -11,17 +11,19 @@ use super::events::{values, Cell, CHUNK};
 use super::Dialect;
 use crate::error::AppResult;
 
-/// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion).
+/// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion); `schema`
+/// names the SQLite file whose rows they are (`""` for the connection's default).
 pub(crate) async fn add(
     conn: &mut AnyConnection,
     dialect: Dialect,
+    schema: &str,
     exp: &BTreeMap<Cell, i64>,
     met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
 ) -> AppResult<()> {
     let exp: Vec<_> = exp.iter().collect();
     for chunk in exp.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO agg_exposures (test, variant, device, persona, units) VALUES {} \
+            "INSERT INTO {schema}agg_exposures (test, variant, device, persona, units) VALUES {} \
              ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
              units = agg_exposures.units + excluded.units",
             values(dialect, chunk.len(), 5)
@@ -35,7 +37,7 @@ pub(crate) async fn add(
     let met: Vec<_> = met.iter().collect();
     for chunk in met.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
+            "INSERT INTO {schema}agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
              VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
              units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
              sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
@@ -87,24 +89,63 @@ pub struct Aggregates {
     pub metrics: Vec<MetricCell>,
 }
 
-/// A test's aggregates, from the aggregate tables only.
-pub async fn aggregates(conn: &mut AnyConnection, test: &str) -> AppResult<Aggregates> {
-    let exposures = sqlx::query_as(
-        "SELECT variant, device, persona, units FROM agg_exposures WHERE test = $1 \
-         ORDER BY variant, device, persona",
-    )
-    .bind(test)
-    .fetch_all(&mut *conn)
-    .await?;
-    let metrics = sqlx::query_as(
-        "SELECT variant, device, persona, metric, units, sum, sum_sq FROM agg_metrics \
-         WHERE test = $1 ORDER BY metric, variant, device, persona",
-    )
-    .bind(test)
-    .fetch_all(conn)
-    .await?;
+/// A test's aggregates, from the aggregate tables only. `schemas` names SQLite's files
+/// ([`super::Db::shard_schemas`]), whose rows add up; empty on PostgreSQL.
+pub async fn aggregates(
+    conn: &mut AnyConnection,
+    schemas: &[String],
+    test: &str,
+) -> AppResult<Aggregates> {
+    let (exposures_sql, metrics_sql) = if schemas.is_empty() {
+        (
+            "SELECT variant, device, persona, units FROM agg_exposures WHERE test = $1 \
+             ORDER BY variant, device, persona"
+                .to_owned(),
+            "SELECT variant, device, persona, metric, units, sum, sum_sq FROM agg_metrics \
+             WHERE test = $1 ORDER BY metric, variant, device, persona"
+                .to_owned(),
+        )
+    } else {
+        let across = |columns: &str, table: &str| -> String {
+            let parts: Vec<String> = schemas
+                .iter()
+                .map(|s| format!("SELECT {columns} FROM {s}.{table} WHERE test = $1"))
+                .collect();
+            parts.join(" UNION ALL ")
+        };
+        (
+            format!(
+                "SELECT variant, device, persona, SUM(units) AS units FROM ({}) \
+                 GROUP BY variant, device, persona ORDER BY variant, device, persona",
+                across("variant, device, persona, units", "agg_exposures")
+            ),
+            format!(
+                "SELECT variant, device, persona, metric, SUM(units) AS units, SUM(sum) AS sum, \
+                 SUM(sum_sq) AS sum_sq FROM ({}) GROUP BY metric, variant, device, persona \
+                 ORDER BY metric, variant, device, persona",
+                across(
+                    "variant, device, persona, metric, units, sum, sum_sq",
+                    "agg_metrics"
+                )
+            ),
+        )
+    };
+    let exposures = sqlx::query_as(&exposures_sql)
+        .bind(test)
+        .fetch_all(&mut *conn)
+        .await?;
+    let metrics = sqlx::query_as(&metrics_sql)
+        .bind(test)
+        .fetch_all(conn)
+        .await?;
     Ok(Aggregates { exposures, metrics })
 }
+
+/// Changes to a file's `agg_exposures` and `agg_metrics` rows.
+type Deltas = (
+    BTreeMap<Cell, i64>,
+    BTreeMap<(Cell, String), (i64, f64, f64)>,
+);
 
 /// What deleting a unit removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -117,46 +158,63 @@ pub struct Deleted {
 /// Removes a unit's events and per-unit state and subtracts its contribution from every
 /// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
 /// Per-unit state is found by key, test by test: on PostgreSQL in `exposures` and
-/// `unit_metrics`, on SQLite in the events marked counted (events are clustered by test and
-/// unit there, so the unit's events go by key too; on PostgreSQL raw events take a scan).
+/// `unit_metrics`, on SQLite in the events marked counted, in the file of `schemas` that
+/// holds the unit for that test ([`super::shard_of`]), whose aggregate rows then change
+/// (events are clustered by test and unit there, so the unit's events go by key too; on
+/// PostgreSQL raw events take a scan). The caller holds every file's write turn.
 pub async fn delete_unit(
     conn: &mut AnyConnection,
     dialect: Dialect,
+    schemas: &[String],
     unit_id: &str,
     kinds: &HashMap<String, HashMap<String, MetricKind>>,
 ) -> AppResult<Deleted> {
-    let mut agg_exp = BTreeMap::new();
-    let mut agg_met = BTreeMap::new();
+    // Per file (its table prefix), the deltas to its aggregate rows.
+    let mut deltas: BTreeMap<String, Deltas> = BTreeMap::new();
     let mut deleted = Deleted::default();
     let mut tests: Vec<&String> = kinds.keys().collect();
     tests.sort();
-    // Where the unit's cell and per-metric totals are read, and which tables hold its rows.
-    let (cell_sql, metrics_sql, tables): (&str, &str, &[&str]) = match dialect {
-        Dialect::Postgres => (
-            "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2",
-            "SELECT metric, conversions, value FROM unit_metrics \
-             WHERE test = $1 AND unit_id = $2 AND conversions > 0",
-            &["exposures", "unit_metrics"],
-        ),
-        Dialect::Sqlite => (
-            "SELECT variant, device, persona FROM events \
-             WHERE test = $1 AND unit_id = $2 AND kind = 'exposure' AND counted = 1",
-            "SELECT metric, COUNT(*), TOTAL(value) FROM events WHERE test = $1 \
-             AND unit_id = $2 AND kind = 'conversion' AND counted = 1 GROUP BY metric",
-            &["events"],
-        ),
-    };
     for test in tests {
-        let cell: Option<(String, String, String)> = sqlx::query_as(cell_sql)
+        // Which file, where the unit's cell and per-metric totals are read, and which tables
+        // hold its rows.
+        let (prefix, cell_sql, metrics_sql, tables) = match dialect {
+            Dialect::Postgres => (
+                String::new(),
+                "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2"
+                    .to_owned(),
+                "SELECT metric, conversions, value FROM unit_metrics \
+                 WHERE test = $1 AND unit_id = $2 AND conversions > 0"
+                    .to_owned(),
+                vec!["exposures".to_owned(), "unit_metrics".to_owned()],
+            ),
+            Dialect::Sqlite => {
+                let schema = &schemas[super::shard_of(test, unit_id, schemas.len())];
+                (
+                    format!("{schema}."),
+                    format!(
+                        "SELECT variant, device, persona FROM {schema}.events WHERE test = $1 \
+                         AND unit_id = $2 AND kind = 'exposure' AND counted = 1"
+                    ),
+                    format!(
+                        "SELECT metric, COUNT(*), TOTAL(value) FROM {schema}.events \
+                         WHERE test = $1 AND unit_id = $2 AND kind = 'conversion' \
+                         AND counted = 1 GROUP BY metric"
+                    ),
+                    vec![format!("{schema}.events")],
+                )
+            }
+        };
+        let cell: Option<(String, String, String)> = sqlx::query_as(&cell_sql)
             .bind(test)
             .bind(unit_id)
             .fetch_optional(&mut *conn)
             .await?;
         if let Some((variant, device, persona)) = cell {
+            let (agg_exp, agg_met) = deltas.entry(prefix).or_default();
             let cell: Cell = (test.clone(), variant, device, persona);
             agg_exp.insert(cell.clone(), -1);
             deleted.exposures += 1;
-            let mets: Vec<(String, i64, f64)> = sqlx::query_as(metrics_sql)
+            let mets: Vec<(String, i64, f64)> = sqlx::query_as(&metrics_sql)
                 .bind(test)
                 .bind(unit_id)
                 .fetch_all(&mut *conn)
@@ -173,7 +231,7 @@ pub async fn delete_unit(
                 deleted.metric_rows += 1;
             }
         }
-        for table in tables {
+        for table in &tables {
             let n = sqlx::query(&format!(
                 "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
             ))
@@ -182,12 +240,14 @@ pub async fn delete_unit(
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            if *table == "events" {
+            if table.ends_with("events") {
                 deleted.events += n;
             }
         }
     }
-    add(conn, dialect, &agg_exp, &agg_met).await?;
+    for (prefix, (agg_exp, agg_met)) in &deltas {
+        add(conn, dialect, prefix, agg_exp, agg_met).await?;
+    }
     if dialect == Dialect::Postgres {
         deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
             .bind(unit_id)

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -49,10 +49,12 @@ pub fn sqlite_path(url: &str) -> anyhow::Result<String> {
 /// changes; ingestion writes on a connection of its own ([`crate::writer`]), and the two take
 /// turns through [`super::SqliteFile::gate`]. WAL lets readers proceed beside them. PostgreSQL uses one pool for both: row locks and `ON CONFLICT` keep
 /// concurrent writers exact, also across processes.
+/// `attach` lists SQLite's other files as `(path, schema)`; every connection attaches them.
 pub async fn open(
     url: &str,
     dialect: Dialect,
     synchronous: &str,
+    attach: &[(String, String)],
 ) -> anyhow::Result<(AnyPool, AnyPool)> {
     sqlx::any::install_default_drivers();
     match dialect {
@@ -66,11 +68,22 @@ pub async fn open(
         }
         Dialect::Sqlite => {
             let base = url.split('?').next().unwrap_or(url);
+            let attach: String = attach
+                .iter()
+                .map(|(path, schema)| {
+                    format!(
+                        " ATTACH DATABASE '{}' AS {schema};",
+                        path.replace('\'', "''")
+                    )
+                })
+                .collect();
             let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                  PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 50000;"
+                 PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 50000;{attach}"
             );
+            let reader_pragmas =
+                format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;{attach}");
             let p = pragmas.clone();
             let writer = AnyPoolOptions::new()
                 .max_connections(1)
@@ -91,9 +104,9 @@ pub async fn open(
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(move |conn, _| {
+                    let p = reader_pragmas.clone();
                     Box::pin(async move {
-                        conn.execute("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;")
-                            .await?;
+                        conn.execute(p.as_str()).await?;
                         Ok(())
                     })
                 })
@@ -104,11 +117,57 @@ pub async fn open(
     }
 }
 
-pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> anyhow::Result<()> {
-    match dialect {
-        Dialect::Sqlite => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
-        Dialect::Postgres => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+/// SQLite: creates and migrates the main file, settles how many files events are spread over,
+/// and creates and migrates the others (`FILE.shard1`, …, each with the whole schema, of
+/// which only the event and aggregate tables fill). Returns every path, the main file first.
+///
+/// The count is fixed when the database is created and kept in `counters` as
+/// `sqlite_shards`: units are assigned to files by hash, so changing it would split a unit's
+/// state. A database that already held events before there were shards keeps 1.
+pub async fn prepare_sqlite(path: &str, requested: u32) -> anyhow::Result<Vec<String>> {
+    sqlx::any::install_default_drivers();
+    let mut main = open_migrated(path).await?;
+    let created = sqlx::query(
+        "INSERT INTO counters (name, value) \
+         SELECT 'sqlite_shards', CASE WHEN EXISTS (SELECT 1 FROM events) THEN 1 ELSE $1 END \
+         WHERE true ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(i64::from(requested))
+    .execute(&mut main)
+    .await?
+    .rows_affected()
+        == 1;
+    let shards: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'sqlite_shards'")
+        .fetch_one(&mut main)
+        .await?;
+    main.close().await?;
+    let mut paths = vec![path.to_owned()];
+    for k in 1..shards {
+        let shard = format!("{path}.shard{k}");
+        anyhow::ensure!(
+            created || std::path::Path::new(&shard).exists(),
+            "{shard} is missing: this database spreads its events over {shards} files"
+        );
+        open_migrated(&shard).await?.close().await?;
+        paths.push(shard);
     }
+    Ok(paths)
+}
+
+async fn open_migrated(path: &str) -> anyhow::Result<AnyConnection> {
+    let options = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?;
+    let mut conn = AnyConnection::connect_with(&options).await?;
+    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")
+        .await?;
+    sqlx::migrate!("../migrations/sqlite")
+        .run(&mut conn)
+        .await?;
+    Ok(conn)
+}
+
+/// PostgreSQL's migrations (SQLite's run file by file in [`prepare_sqlite`]).
+pub async fn migrate_postgres(pool: &AnyPool) -> anyhow::Result<()> {
+    sqlx::migrate!("../migrations/postgres").run(pool).await?;
     Ok(())
 }
 

@@ -229,7 +229,7 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
             }
         }
     }
-    super::aggregates::add(conn, PG, &agg_exp, &agg_met).await?;
+    super::aggregates::add(conn, PG, "", &agg_exp, &agg_met).await?;
     Ok(inserted)
 }
 
@@ -301,11 +301,25 @@ fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), s
     ))
 }
 
-/// Counts stored events (tests and operators checking totals).
-pub async fn count_events(conn: &mut AnyConnection) -> AppResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
-        .fetch_one(conn)
-        .await?)
+/// Counts stored events (tests and operators checking totals); `schemas` as for
+/// [`super::aggregates::aggregates`].
+pub async fn count_events(conn: &mut AnyConnection, schemas: &[String]) -> AppResult<i64> {
+    let mut total = 0;
+    for table in tables(schemas, "events") {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *conn)
+            .await?;
+        total += n;
+    }
+    Ok(total)
+}
+
+/// `table` in each of SQLite's files, or just `table` on PostgreSQL.
+fn tables(schemas: &[String], table: &str) -> Vec<String> {
+    if schemas.is_empty() {
+        return vec![table.to_owned()];
+    }
+    schemas.iter().map(|s| format!("{s}.{table}")).collect()
 }
 
 #[cfg(test)]

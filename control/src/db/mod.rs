@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use dialect::Dialect;
 
+use crate::config::DbArgs;
 use crate::error::AppError;
 
 #[derive(Debug, Clone)]
@@ -29,36 +30,67 @@ pub struct Db {
     pub writer: AnyPool,
     pub reader: AnyPool,
     pub dialect: Dialect,
-    /// SQLite: the file, for the ingestion writer's own connection ([`crate::writer`]).
-    pub sqlite: Option<SqliteFile>,
+    /// SQLite: the files raw events and aggregates are spread over, by [`shard_of`]. The
+    /// first is the main database, which also holds everything else; the others are
+    /// attached to every pooled connection as `shard1`, `shard2`, …. Empty on PostgreSQL.
+    pub sqlite: Vec<SqliteFile>,
 }
 
 #[derive(Debug, Clone)]
 pub struct SqliteFile {
     pub path: String,
+    /// How pooled connections name it: `main`, `shard1`, ….
+    pub schema: String,
     pub synchronous: String,
-    /// Taken around every write transaction in this process: the ingestion writer's and
-    /// sqlx's writer connection then take turns in order instead of polling SQLite's lock.
+    /// Taken around every write transaction on this file in this process: the ingestion
+    /// writer's and sqlx's writer connection then take turns in order instead of polling
+    /// SQLite's lock.
     pub gate: Arc<Mutex<()>>,
+}
+
+/// The SQLite file (index into [`Db::sqlite`]) that holds one unit's events of one test:
+/// MurmurHash3 of the unit and test, so a unit's state for a test never leaves its file.
+pub fn shard_of(test: &str, unit_id: &str, shards: usize) -> usize {
+    edgewise_shared::hash::hash(unit_id, test) as usize % shards.max(1)
 }
 
 pub type Tx = Transaction<'static, Any>;
 
 impl Db {
-    /// Opens (creating a SQLite file if needed) and migrates.
-    pub async fn connect(url: &str, sqlite_synchronous: &str) -> anyhow::Result<Db> {
+    /// Opens (creating SQLite files if needed) and migrates.
+    pub async fn connect(args: &DbArgs, sqlite_synchronous: &str) -> anyhow::Result<Db> {
+        let url = args.database_url.as_str();
         let dialect = Dialect::of_url(url)?;
-        let path = match dialect {
-            Dialect::Sqlite => Some(dialect::sqlite_path(url)?),
-            Dialect::Postgres => None,
+        let sqlite = match dialect {
+            Dialect::Sqlite => {
+                let path = dialect::sqlite_path(url)?;
+                let paths = dialect::prepare_sqlite(&path, args.sqlite_shards).await?;
+                paths
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, path)| SqliteFile {
+                        path,
+                        schema: if k == 0 {
+                            "main".into()
+                        } else {
+                            format!("shard{k}")
+                        },
+                        synchronous: sqlite_synchronous.to_owned(),
+                        gate: Arc::default(),
+                    })
+                    .collect()
+            }
+            Dialect::Postgres => Vec::new(),
         };
-        let (writer, reader) = dialect::open(url, dialect, sqlite_synchronous).await?;
-        dialect::migrate(&writer, dialect).await?;
-        let sqlite = path.map(|path| SqliteFile {
-            path,
-            synchronous: sqlite_synchronous.to_owned(),
-            gate: Arc::default(),
-        });
+        let attach: Vec<(String, String)> = sqlite
+            .iter()
+            .skip(1)
+            .map(|f: &SqliteFile| (f.path.clone(), f.schema.clone()))
+            .collect();
+        let (writer, reader) = dialect::open(url, dialect, sqlite_synchronous, &attach).await?;
+        if dialect == Dialect::Postgres {
+            dialect::migrate_postgres(&writer).await?;
+        }
         Ok(Db {
             writer,
             reader,
@@ -67,12 +99,29 @@ impl Db {
         })
     }
 
-    /// SQLite: waits for this process's turn to write (see [`SqliteFile::gate`]).
+    /// SQLite: the schema names of the files events are spread over; empty on PostgreSQL.
+    pub fn shard_schemas(&self) -> Vec<String> {
+        self.sqlite.iter().map(|f| f.schema.clone()).collect()
+    }
+
+    /// SQLite: waits for this process's turn to write the main file (see
+    /// [`SqliteFile::gate`]).
     pub async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
-        match &self.sqlite {
+        match self.sqlite.first() {
             Some(f) => Some(f.gate.clone().lock_owned().await),
             None => None,
         }
+    }
+
+    /// SQLite: the turns to write every other file too, for a change that reaches into
+    /// all of them. Take [`Db::write_turn`] first: the writers take one turn each, so
+    /// taking them in file order cannot deadlock.
+    pub async fn shard_turns(&self) -> Vec<OwnedMutexGuard<()>> {
+        let mut turns = Vec::new();
+        for f in self.sqlite.iter().skip(1) {
+            turns.push(f.gate.clone().lock_owned().await);
+        }
+        turns
     }
 
     pub async fn close(&self) {

@@ -187,13 +187,16 @@ async fn interrupted(backend: Backend, graceful: bool) {
         .iter()
         .map(|c| c["units"].as_i64().unwrap())
         .sum();
-    let db = edgewise_control::db::Db::connect(&url, "FULL")
+    let args = edgewise_control::config::DbArgs::new(&url);
+    let db = edgewise_control::db::Db::connect(&args, "FULL")
         .await
         .unwrap();
-    let stored =
-        edgewise_control::db::events::count_events(&mut db.reader.acquire().await.unwrap())
-            .await
-            .unwrap();
+    let stored = edgewise_control::db::events::count_events(
+        &mut db.reader.acquire().await.unwrap(),
+        &db.shard_schemas(),
+    )
+    .await
+    .unwrap();
     // Each event is its own unit: aggregates and raw events agree, nothing counted twice.
     assert_eq!(units, stored, "{agg}");
     assert!(stored >= 200 * acked.len() as i64);

@@ -13,4 +13,5 @@ mod openapi;
 mod publish;
 mod results;
 mod roles;
+mod shards;
 mod snapshots;

@@ -8,10 +8,10 @@
 //! readers add the files' aggregates up.
 //!
 //! Per file, a thread owns a queue and a connection of its own (rusqlite, beside sqlx's
-//! pools, on the same SQLite library): it takes every batch waiting (up to [`MAX_GROUP_EVENTS`] events),
-//! applies them in one transaction and commits once, then answers each request. Nobody is
-//! answered before the commit. If a group fails, its batches are retried one by one so a
-//! single bad batch cannot fail the others.
+//! pools, on the same SQLite library): it takes every batch waiting (up to
+//! [`MAX_GROUP_EVENTS`] events), applies them in one transaction and commits once, then
+//! answers each request. Nobody is answered before the commit. If a group fails, its
+//! batches are retried one by one so a single bad batch cannot fail the others.
 //!
 //! Events are applied one by one with cached prepared statements, against the events table
 //! clustered by test and unit (`migrations/sqlite/0002_events_by_unit.sql`): a unit's first
@@ -24,7 +24,8 @@
 //! Admin changes write through sqlx's own connection; both take [`crate::db::SqliteFile`]'s
 //! gate first, so neither waits on SQLite's busy handler nor starves the other.
 //!
-//! Per file, a second thread checkpoints (see [`Checkpointer`]), so commits never copy the WAL back.
+//! Per file, a second thread checkpoints (see [`Checkpointer`]), so commits never copy the
+//! WAL back.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,9 +53,9 @@ struct Job {
 }
 
 /// The writers' page caches together, in KiB, split evenly between the files. With two
-/// files, 48 MiB ingested as fast as 64 MiB and kept the server's RSS 16 MB lower
-/// (BENCHMARKS.md).
-const CACHE_KIB: usize = 49_152;
+/// files, 40 MiB ingested as fast as 48 or 64 MiB and kept the server's RSS under 100 MB
+/// after 10 million units (BENCHMARKS.md).
+const CACHE_KIB: usize = 40_960;
 
 /// A handle to the writer threads, one per SQLite file ([`crate::db::Db::sqlite`]); cheap to
 /// clone. The threads end when the last handle is dropped, after answering what they were

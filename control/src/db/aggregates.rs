@@ -37,8 +37,8 @@ pub(crate) async fn add(
     let met: Vec<_> = met.iter().collect();
     for chunk in met.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO {schema}agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
-             VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
+            "INSERT INTO {schema}agg_metrics \
+             (test, variant, device, persona, metric, units, sum, sum_sq) VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
              units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
              sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
             values(dialect, chunk.len(), 8)

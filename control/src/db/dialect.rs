@@ -45,11 +45,12 @@ pub fn sqlite_path(url: &str) -> anyhow::Result<String> {
 
 /// Opens the pools: `(writer, reader)`.
 ///
-/// SQLite allows one writer at a time. The writer pool has a single connection, for admin
-/// changes; ingestion writes on a connection of its own ([`crate::writer`]), and the two take
-/// turns through [`super::SqliteFile::gate`]. WAL lets readers proceed beside them. PostgreSQL uses one pool for both: row locks and `ON CONFLICT` keep
+/// SQLite allows one writer at a time per file. The writer pool has a single connection, for
+/// admin changes; ingestion writes on connections of its own ([`crate::writer`]), and they
+/// take turns per file through [`super::SqliteFile::gate`]. WAL lets readers proceed beside
+/// them. `attach` lists SQLite's other files as `(path, schema)`; every pooled connection
+/// attaches them. PostgreSQL uses one pool for both: row locks and `ON CONFLICT` keep
 /// concurrent writers exact, also across processes.
-/// `attach` lists SQLite's other files as `(path, schema)`; every connection attaches them.
 pub async fn open(
     url: &str,
     dialect: Dialect,

@@ -107,9 +107,9 @@ pub async fn aggregates(
         )
     } else {
         let across = |columns: &str, table: &str| -> String {
-            let parts: Vec<String> = schemas
+            let parts: Vec<String> = super::in_each_file(schemas, table)
                 .iter()
-                .map(|s| format!("SELECT {columns} FROM {s}.{table} WHERE test = $1"))
+                .map(|t| format!("SELECT {columns} FROM {t} WHERE test = $1"))
                 .collect();
             parts.join(" UNION ALL ")
         };

@@ -305,21 +305,13 @@ fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), s
 /// [`super::aggregates::aggregates`].
 pub async fn count_events(conn: &mut AnyConnection, schemas: &[String]) -> AppResult<i64> {
     let mut total = 0;
-    for table in tables(schemas, "events") {
+    for table in super::in_each_file(schemas, "events") {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(&mut *conn)
             .await?;
         total += n;
     }
     Ok(total)
-}
-
-/// `table` in each of SQLite's files, or just `table` on PostgreSQL.
-fn tables(schemas: &[String], table: &str) -> Vec<String> {
-    if schemas.is_empty() {
-        return vec![table.to_owned()];
-    }
-    schemas.iter().map(|s| format!("{s}.{table}")).collect()
 }
 
 #[cfg(test)]

@@ -54,6 +54,15 @@ pub fn shard_of(test: &str, unit_id: &str, shards: usize) -> usize {
     edgewise_shared::hash::hash(unit_id, test) as usize % shards.max(1)
 }
 
+/// `table` in each of SQLite's files (`schemas`, see [`Db::shard_schemas`]), or just `table`
+/// on PostgreSQL.
+pub(crate) fn in_each_file(schemas: &[String], table: &str) -> Vec<String> {
+    if schemas.is_empty() {
+        return vec![table.to_owned()];
+    }
+    schemas.iter().map(|s| format!("{s}.{table}")).collect()
+}
+
 pub type Tx = Transaction<'static, Any>;
 
 impl Db {
@@ -85,7 +94,7 @@ impl Db {
         let attach: Vec<(String, String)> = sqlite
             .iter()
             .skip(1)
-            .map(|f: &SqliteFile| (f.path.clone(), f.schema.clone()))
+            .map(|f| (f.path.clone(), f.schema.clone()))
             .collect();
         let (writer, reader) = dialect::open(url, dialect, sqlite_synchronous, &attach).await?;
         if dialect == Dialect::Postgres {

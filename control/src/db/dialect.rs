@@ -124,31 +124,44 @@ pub async fn open(
 ///
 /// The count is fixed when the database is created and kept in `counters` as
 /// `sqlite_shards`: units are assigned to files by hash, so changing it would split a unit's
-/// state. A database that already held events before there were shards keeps 1.
+/// state. A database that already held events before there were shards keeps 1. The files
+/// are created before their count is recorded, so a first start that dies in between
+/// leaves no count, and the next start decides again.
 pub async fn prepare_sqlite(path: &str, requested: u32) -> anyhow::Result<Vec<String>> {
     sqlx::any::install_default_drivers();
+    let shard = |k: i64| format!("{path}.shard{k}");
     let mut main = open_migrated(path).await?;
-    let created = sqlx::query(
-        "INSERT INTO counters (name, value) \
-         SELECT 'sqlite_shards', CASE WHEN EXISTS (SELECT 1 FROM events) THEN 1 ELSE $1 END \
-         WHERE true ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(i64::from(requested))
-    .execute(&mut main)
-    .await?
-    .rows_affected()
-        == 1;
-    let shards: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'sqlite_shards'")
-        .fetch_one(&mut main)
-        .await?;
+    let recorded: Option<i64> =
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'sqlite_shards'")
+            .fetch_optional(&mut main)
+            .await?;
+    let shards = match recorded {
+        Some(n) => n,
+        None => {
+            let events: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM events LIMIT 1)")
+                    .fetch_one(&mut main)
+                    .await?;
+            let n = if events > 0 { 1 } else { i64::from(requested) };
+            for k in 1..n {
+                open_migrated(&shard(k)).await?.close().await?;
+            }
+            sqlx::query("INSERT INTO counters (name, value) VALUES ('sqlite_shards', $1)")
+                .bind(n)
+                .execute(&mut main)
+                .await?;
+            n
+        }
+    };
     main.close().await?;
     let mut paths = vec![path.to_owned()];
     for k in 1..shards {
-        let shard = format!("{path}.shard{k}");
+        let shard = shard(k);
         anyhow::ensure!(
-            created || std::path::Path::new(&shard).exists(),
+            std::path::Path::new(&shard).exists(),
             "{shard} is missing: this database spreads its events over {shards} files"
         );
+        // Existing files get the migrations added since they were created.
         open_migrated(&shard).await?.close().await?;
         paths.push(shard);
     }

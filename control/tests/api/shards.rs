@@ -164,3 +164,27 @@ async fn the_file_count_is_fixed_when_the_database_is_created() {
     let err = Db::connect(&args(3), "NORMAL").await.unwrap_err();
     assert!(err.to_string().contains("e.db.shard2 is missing"), "{err}");
 }
+
+/// The other files are created before their count is recorded, so a first start that fails
+/// in between records nothing, and the next start decides again.
+#[tokio::test]
+async fn a_first_start_that_failed_to_create_the_files_records_no_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/e.db", dir.path().display());
+    let args = |shards| DbArgs {
+        database_url: url.clone(),
+        sqlite_shards: shards,
+    };
+    // A directory where the second file should go makes creating it fail.
+    let blocker = dir.path().join("e.db.shard1");
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(Db::connect(&args(3), "NORMAL").await.is_err());
+    std::fs::remove_dir(&blocker).unwrap();
+
+    let db = Db::connect(&args(2), "NORMAL").await.unwrap();
+    assert_eq!(db.shard_schemas(), ["main", "shard1"]);
+    db.close().await;
+    let db = Db::connect(&args(3), "NORMAL").await.unwrap();
+    assert_eq!(db.shard_schemas(), ["main", "shard1"], "2 is now recorded");
+    db.close().await;
+}

@@ -138,19 +138,29 @@ pub async fn prepare_sqlite(path: &str, requested: u32) -> anyhow::Result<Vec<St
     let shards = match recorded {
         Some(n) => n,
         None => {
-            let events: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM events LIMIT 1)")
-                    .fetch_one(&mut main)
-                    .await?;
-            let n = if events > 0 { 1 } else { i64::from(requested) };
+            let has_events: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
+                .fetch_one(&mut main)
+                .await?;
+            let n = if has_events == 1 {
+                1
+            } else {
+                i64::from(requested)
+            };
             for k in 1..n {
                 open_migrated(&shard(k)).await?.close().await?;
             }
-            sqlx::query("INSERT INTO counters (name, value) VALUES ('sqlite_shards', $1)")
-                .bind(n)
-                .execute(&mut main)
-                .await?;
-            n
+            sqlx::query(
+                "INSERT INTO counters (name, value) VALUES ('sqlite_shards', $1) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(n)
+            .execute(&mut main)
+            .await?;
+            // Another process starting at the same time may have recorded its count first
+            // (having created its files first too).
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'sqlite_shards'")
+                .fetch_one(&mut main)
+                .await?
         }
     };
     main.close().await?;

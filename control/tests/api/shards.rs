@@ -149,11 +149,7 @@ async fn three_files_count_like_one() {
 #[tokio::test]
 async fn the_file_count_is_fixed_when_the_database_is_created() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/e.db", dir.path().display());
-    let args = |shards| DbArgs {
-        database_url: url.clone(),
-        sqlite_shards: shards,
-    };
+    let args = file_args(&dir);
     let db = Db::connect(&args(3), "NORMAL").await.unwrap();
     db.close().await;
     let db = Db::connect(&args(1), "NORMAL").await.unwrap();
@@ -170,11 +166,7 @@ async fn the_file_count_is_fixed_when_the_database_is_created() {
 #[tokio::test]
 async fn a_first_start_that_failed_to_create_the_files_records_no_count() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/e.db", dir.path().display());
-    let args = |shards| DbArgs {
-        database_url: url.clone(),
-        sqlite_shards: shards,
-    };
+    let args = file_args(&dir);
     // A directory where the second file should go makes creating it fail.
     let blocker = dir.path().join("e.db.shard1");
     std::fs::create_dir(&blocker).unwrap();
@@ -187,4 +179,13 @@ async fn a_first_start_that_failed_to_create_the_files_records_no_count() {
     let db = Db::connect(&args(3), "NORMAL").await.unwrap();
     assert_eq!(db.shard_schemas(), ["main", "shard1"], "2 is now recorded");
     db.close().await;
+}
+
+/// `DbArgs` for `e.db` in `dir`, by file count.
+fn file_args(dir: &tempfile::TempDir) -> impl Fn(u32) -> DbArgs {
+    let url = format!("sqlite://{}/e.db", dir.path().display());
+    move |shards| DbArgs {
+        sqlite_shards: shards,
+        ..DbArgs::new(&url)
+    }
 }

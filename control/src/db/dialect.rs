@@ -131,38 +131,33 @@ pub async fn prepare_sqlite(path: &str, requested: u32) -> anyhow::Result<Vec<St
     sqlx::any::install_default_drivers();
     let shard = |k: i64| format!("{path}.shard{k}");
     let mut main = open_migrated(path).await?;
-    let recorded: Option<i64> =
-        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'sqlite_shards'")
-            .fetch_optional(&mut main)
+    const RECORDED: &str = "SELECT value FROM counters WHERE name = 'sqlite_shards'";
+    let recorded: Option<i64> = sqlx::query_scalar(RECORDED)
+        .fetch_optional(&mut main)
+        .await?;
+    if recorded.is_none() {
+        let has_events: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
+            .fetch_one(&mut main)
             .await?;
-    let shards = match recorded {
-        Some(n) => n,
-        None => {
-            let has_events: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events)")
-                .fetch_one(&mut main)
-                .await?;
-            let n = if has_events == 1 {
-                1
-            } else {
-                i64::from(requested)
-            };
-            for k in 1..n {
-                open_migrated(&shard(k)).await?.close().await?;
-            }
-            sqlx::query(
-                "INSERT INTO counters (name, value) VALUES ('sqlite_shards', $1) \
-                 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(n)
-            .execute(&mut main)
-            .await?;
-            // Another process starting at the same time may have recorded its count first
-            // (having created its files first too).
-            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'sqlite_shards'")
-                .fetch_one(&mut main)
-                .await?
+        let n = if has_events == 1 {
+            1
+        } else {
+            i64::from(requested)
+        };
+        for k in 1..n {
+            open_migrated(&shard(k)).await?.close().await?;
         }
-    };
+        // Another process starting at the same time may record its count first (having
+        // created its files first too); then that count holds.
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ('sqlite_shards', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(n)
+        .execute(&mut main)
+        .await?;
+    }
+    let shards: i64 = sqlx::query_scalar(RECORDED).fetch_one(&mut main).await?;
     main.close().await?;
     let mut paths = vec![path.to_owned()];
     for k in 1..shards {

@@ -90,9 +90,6 @@ async fn main() -> anyhow::Result<()> {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ u64::from(run));
             let mut latencies = Vec::new();
             let mut seq = 0u64;
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
             // Clients start spread over one period.
             let mut due = every.map(|e| started + e * worker as u32 / concurrency as u32);
             while Instant::now() < deadline {
@@ -100,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
                 // it should spend as little CPU as possible.
                 let mut body = String::with_capacity(BATCH * 190);
                 body.push_str("{\"events\":[");
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
                 for i in 0..BATCH {
                     seq += 1;
                     let r = rng.next();
@@ -112,10 +112,13 @@ async fn main() -> anyhow::Result<()> {
                     // Random 128-bit ids, like the snippet's crypto.randomUUID(): the events
                     // table's key gets no help from insertion order.
                     let id = (u128::from(rng.next()) << 64) | u128::from(rng.next() ^ seq);
+                    // Stamped when they happened, as the snippet and the edge do: in the last
+                    // two seconds, in no particular order.
+                    let ts = now_ms - ((r >> 54) % 2000) as i64;
                     let common = format!(
                         "\"event_id\":\"{id:032x}\",\"unit_id\":\"u{unit}\",\
                          \"test\":\"bench-{run}-{test}\",\"variant\":\"{variant}\",\
-                         \"device\":\"mobile\",\"ts\":{now_ms}"
+                         \"device\":\"mobile\",\"ts\":{ts}"
                     );
                     match (r >> 40) % 10 {
                         0..=6 => body.push_str(&format!("{{\"type\":\"exposure\",{common}}}")),

@@ -103,7 +103,11 @@ fn check(
     if !test.variants.contains(&e.variant) {
         return Err(("variant", format!("unknown variant `{}`", e.variant)));
     }
-    let ts = e.ts.unwrap_or(now);
+    // Required here (the edge stamps its receive time on events without one): with the
+    // event id it is how SQLite recognises a re-delivery (docs/control.md).
+    let Some(ts) = e.ts else {
+        return Err(("ts", "is required (Unix ms)".into()));
+    };
     if ts < now - limits.max_age_ms {
         return Err(("ts", "is too old".into()));
     }
@@ -368,15 +372,26 @@ mod tests_ {
         let mut future = base.clone();
         future["ts"] = 20_000.into();
         let neg = serde_json::json!({"event_id": "c", "type": "conversion", "unit_id": "u",
-            "test": "t", "variant": "a", "metric": "rev", "value": -1.0});
+            "test": "t", "variant": "a", "metric": "rev", "value": -1.0, "ts": 10_000});
         let no_value = serde_json::json!({"event_id": "d", "type": "conversion", "unit_id": "u",
-            "test": "t", "variant": "a", "metric": "rev"});
+            "test": "t", "variant": "a", "metric": "rev", "ts": 10_000});
         let mut unknown = base.clone();
         unknown["test"] = "nope".into();
-        let events = [base, bad_variant, old, future, neg, no_value, unknown]
-            .into_iter()
-            .map(ev)
-            .collect();
+        let mut no_ts = base.clone();
+        no_ts.as_object_mut().unwrap().remove("ts");
+        let events = [
+            base,
+            bad_variant,
+            old,
+            future,
+            neg,
+            no_value,
+            unknown,
+            no_ts,
+        ]
+        .into_iter()
+        .map(ev)
+        .collect();
         let (ok, rej) = validate(events, &catalog(), "s", 10_000, limits);
         assert_eq!(ok.len(), 1);
         let got: Vec<(usize, &str)> = rej.iter().map(|r| (r.index, r.field.as_str())).collect();
@@ -388,7 +403,8 @@ mod tests_ {
                 (3, "ts"),
                 (4, "value"),
                 (5, "value"),
-                (6, "test")
+                (6, "test"),
+                (7, "ts")
             ]
         );
     }

@@ -13,13 +13,13 @@
 //! answers each request. Nobody is answered before the commit. If a group fails, its
 //! batches are retried one by one so a single bad batch cannot fail the others.
 //!
-//! Events are applied one by one with cached prepared statements, against the events table
-//! clustered by test and unit (`migrations/sqlite/0002_events_by_unit.sql`): a unit's first
-//! exposure and its metric totals are read from the page its new event is written to, so
-//! each event dirties one leaf page, plus its share of page splits. Inserting
-//! `ON CONFLICT DO NOTHING` says per row whether the event was new. Only the aggregate
-//! deltas are kept in memory, and written once per group. Exposures go first, earliest
-//! first, then conversions, as on PostgreSQL ([`crate::db::events::apply`]).
+//! Events are applied one by one with cached prepared statements. Raw events are keyed by
+//! time (`migrations/sqlite/0003_events_by_time.sql`), so new rows fill the pages at the
+//! table's end; inserting them `ON CONFLICT DO NOTHING` says per row whether the event was
+//! new. The per-unit state (`exposures`, `unit_metrics`) is read for every event and written
+//! only when it changes, so a repeated exposure dirties no page of its own. Only the
+//! aggregate deltas are kept in memory, and written once per group. Exposures go first,
+//! earliest first, then conversions, as on PostgreSQL ([`crate::db::events::apply`]).
 //!
 //! Admin changes write through sqlx's own connection; both take [`crate::db::SqliteFile`]'s
 //! gate first, so neither waits on SQLite's busy handler nor starves the other.
@@ -356,42 +356,39 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     // the first sent is the one accepted.
     order.sort_by_key(|(_, e)| (e.kind == EventKind::Conversion, e.ts));
 
-    let mut cell_of = conn.prepare_cached(
-        "SELECT variant, device, persona FROM events \
-         WHERE test = ?1 AND unit_id = ?2 AND kind = 'exposure' AND counted = 1",
-    )?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO events (test, unit_id, event_id, kind, variant, metric, value, device, \
-         persona, ts, snapshot_version, site, received_at, counted) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
+         persona, ts, snapshot_version, site, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
     )?;
-    let mut totals = conn.prepare_cached(
-        "SELECT COUNT(*), TOTAL(value) FROM events WHERE test = ?1 AND unit_id = ?2 \
-         AND kind = 'conversion' AND metric = ?3 AND counted = 1",
+    let mut expose = conn.prepare_cached(
+        "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+    )?;
+    let mut cell_of = conn.prepare_cached(
+        "SELECT variant, device, persona FROM exposures WHERE test = ?1 AND unit_id = ?2",
+    )?;
+    let mut convert_once = conn.prepare_cached(
+        "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) \
+         VALUES (?1, ?2, ?3, 1, 0) ON CONFLICT DO NOTHING",
+    )?;
+    let mut add_value = conn.prepare_cached(
+        "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) \
+         VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT (test, unit_id, metric) DO UPDATE SET \
+         conversions = conversions + 1, value = value + excluded.value \
+         RETURNING conversions, value",
     )?;
 
     let mut applied = vec![Applied::default(); batches.len()];
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let mut agg_met: BTreeMap<MetricCell, (i64, f64, f64)> = BTreeMap::new();
     for (batch, e) in order {
-        let cell: Option<(String, String, String)> = cell_of
-            .query_row(params![e.test, e.unit_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
         let exposure = e.kind == EventKind::Exposure;
-        // An exposure counts if it is the unit's first; a conversion if the unit was exposed.
-        let counted = if exposure {
-            cell.is_none()
-        } else {
-            cell.is_some()
-        };
         let new = insert.execute(params![
-            e.test,
-            e.unit_id,
             e.event_id,
             if exposure { "exposure" } else { "conversion" },
+            e.unit_id,
+            e.test,
             e.variant,
             e.metric,
             e.value,
@@ -401,35 +398,53 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
             e.snapshot_version,
             e.site,
             e.received_at,
-            counted,
         ])? == 1;
         if !new {
             applied[batch].duplicates += 1;
             continue;
         }
         applied[batch].accepted += 1;
-        if !counted {
-            continue;
-        }
         if exposure {
-            let cell = (
-                e.test.clone(),
-                e.variant.clone(),
-                e.device.clone(),
-                e.persona.clone(),
-            );
-            *agg_exp.entry(cell).or_default() += 1;
+            // Counts if it is the unit's first.
+            if expose.execute(params![
+                e.test, e.unit_id, e.variant, e.device, e.persona, e.ts
+            ])? == 1
+            {
+                let cell = (
+                    e.test.clone(),
+                    e.variant.clone(),
+                    e.device.clone(),
+                    e.persona.clone(),
+                );
+                *agg_exp.entry(cell).or_default() += 1;
+            }
             continue;
         }
-        let (Some((variant, device, persona)), Some(metric)) = (cell, e.metric.as_ref()) else {
+        // A conversion counts if the unit was exposed.
+        let Some(metric) = e.metric.as_ref() else {
             continue;
         };
-        // This unit's counted conversions for the metric, this one included.
-        let (n, value): (i64, f64) = totals.query_row(params![e.test, e.unit_id, metric], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        let Some((variant, device, persona)) = cell_of
+            .query_row(params![e.test, e.unit_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?
+        else {
+            continue;
+        };
         let dv = e.value.unwrap_or(0.0);
-        let Some(change) = metric_change(e.value_metric, n == 1, dv, value) else {
+        let change = if e.value_metric {
+            // The unit's totals for the metric, this conversion included.
+            let (n, value): (i64, f64) = add_value
+                .query_row(params![e.test, e.unit_id, metric, dv], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            metric_change(true, n == 1, dv, value)
+        } else {
+            let newly = convert_once.execute(params![e.test, e.unit_id, metric])? == 1;
+            metric_change(false, newly, 0.0, 0.0)
+        };
+        let Some(change) = change else {
             continue;
         };
         add_change(

@@ -1,6 +1,7 @@
-//! SQLite migration 0002 (events clustered by test and unit) carries a database written under
-//! 0001 forward: the same aggregates, which events counted, and idempotency for old event ids,
-//! and the ingestion writer goes on from there.
+//! SQLite migrations 0002 (events clustered by test and unit) and 0003 (events in time order,
+//! per-unit state in its own tables again) carry a database written under 0001 forward: the
+//! same aggregates, the same per-unit state, idempotency for old events, and the ingestion
+//! writer goes on from there.
 
 use std::str::FromStr;
 
@@ -125,18 +126,38 @@ async fn old_counts_survive_and_ingestion_goes_on() {
     let db = Db::connect(&DbArgs::new(&url), "NORMAL").await.unwrap();
     // It held events before there were several files, so it keeps its one.
     assert_eq!(db.shard_schemas(), ["main"]);
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT event_id, counted FROM events ORDER BY event_id")
+    let exposures: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT unit_id, variant, ts FROM exposures ORDER BY unit_id")
             .fetch_all(&db.reader)
             .await
             .unwrap();
-    let counted: Vec<&str> = rows
-        .iter()
-        .filter(|(_, c)| *c == 1)
-        .map(|(id, _)| id.as_str())
-        .collect();
-    // u1's first exposure and its conversions after it; u2's exposure, not its earlier conversion.
-    assert_eq!(counted, ["c1", "c2", "c3", "e1", "e3"]);
+    // Each unit's first exposure fixed it.
+    assert_eq!(
+        exposures,
+        [
+            ("u1".into(), "control".into(), 10),
+            ("u2".into(), "b".into(), 60)
+        ]
+    );
+    let metrics: Vec<(String, String, i64, f64)> = sqlx::query_as(
+        "SELECT unit_id, metric, conversions, value FROM unit_metrics ORDER BY unit_id, metric",
+    )
+    .fetch_all(&db.reader)
+    .await
+    .unwrap();
+    // u1's conversions after its exposure; not u2's, which came before its exposure.
+    assert_eq!(
+        metrics,
+        [
+            ("u1".into(), "buy".into(), 1, 0.0),
+            ("u1".into(), "rev".into(), 2, 7.0)
+        ]
+    );
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&db.reader)
+        .await
+        .unwrap();
+    assert_eq!(events, 7);
     let before = (
         vec![("b".into(), 1), ("control".into(), 1)],
         vec![
@@ -153,7 +174,11 @@ async fn old_counts_survive_and_ingestion_goes_on() {
     let writer = Writer::spawn(&db.sqlite, 1 << 20).unwrap();
     let applied = writer
         .submit(vec![
-            event("c3", "u1", "control", Some("rev"), Some(4.0)),
+            // A re-delivery of an old event: the same id, unit, test and time.
+            NewEvent {
+                ts: 30,
+                ..event("c3", "u1", "control", Some("rev"), Some(4.0))
+            },
             event("c5", "u1", "control", Some("rev"), Some(1.0)),
             event("c6", "u2", "b", Some("buy"), None),
             event("e4", "u3", "control", None, None),

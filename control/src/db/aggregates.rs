@@ -157,11 +157,10 @@ pub struct Deleted {
 
 /// Removes a unit's events and per-unit state and subtracts its contribution from every
 /// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
-/// Per-unit state is found by key, test by test: on PostgreSQL in `exposures` and
-/// `unit_metrics`, on SQLite in the events marked counted, in the file of `schemas` that
-/// holds the unit for that test ([`super::shard_of`]), whose aggregate rows then change
-/// (events are clustered by test and unit there, so the unit's events go by key too; on
-/// PostgreSQL raw events take a scan). The caller holds every file's write turn.
+/// Per-unit state is found by key, test by test, in `exposures` and `unit_metrics`; on SQLite
+/// in the file of `schemas` that holds the unit for that test ([`super::shard_of`]), whose
+/// aggregate rows then change. Raw events are kept in time order, so finding the unit's takes
+/// a scan of each file. The caller holds every file's write turn.
 pub async fn delete_unit(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -175,42 +174,28 @@ pub async fn delete_unit(
     let mut tests: Vec<&String> = kinds.keys().collect();
     tests.sort();
     for test in tests {
-        // Which file, where the unit's cell and per-metric totals are read, and which tables
-        // hold its rows.
-        let (prefix, cell_sql, metrics_sql, tables) = match dialect {
-            Dialect::Postgres => (
-                String::new(),
-                "SELECT variant, device, persona FROM exposures WHERE test = $1 AND unit_id = $2"
-                    .to_owned(),
-                "SELECT metric, conversions, value FROM unit_metrics \
-                 WHERE test = $1 AND unit_id = $2 AND conversions > 0"
-                    .to_owned(),
-                vec!["exposures".to_owned(), "unit_metrics".to_owned()],
+        let prefix = match dialect {
+            Dialect::Postgres => String::new(),
+            Dialect::Sqlite => format!(
+                "{}.",
+                schemas[super::shard_of(test, unit_id, schemas.len())]
             ),
-            Dialect::Sqlite => {
-                let schema = &schemas[super::shard_of(test, unit_id, schemas.len())];
-                (
-                    format!("{schema}."),
-                    format!(
-                        "SELECT variant, device, persona FROM {schema}.events WHERE test = $1 \
-                         AND unit_id = $2 AND kind = 'exposure' AND counted = 1"
-                    ),
-                    format!(
-                        "SELECT metric, COUNT(*), TOTAL(value) FROM {schema}.events \
-                         WHERE test = $1 AND unit_id = $2 AND kind = 'conversion' \
-                         AND counted = 1 GROUP BY metric"
-                    ),
-                    vec![format!("{schema}.events")],
-                )
-            }
         };
+        let cell_sql = format!(
+            "SELECT variant, device, persona FROM {prefix}exposures \
+             WHERE test = $1 AND unit_id = $2"
+        );
+        let metrics_sql = format!(
+            "SELECT metric, conversions, value FROM {prefix}unit_metrics \
+             WHERE test = $1 AND unit_id = $2 AND conversions > 0"
+        );
         let cell: Option<(String, String, String)> = sqlx::query_as(&cell_sql)
             .bind(test)
             .bind(unit_id)
             .fetch_optional(&mut *conn)
             .await?;
         if let Some((variant, device, persona)) = cell {
-            let (agg_exp, agg_met) = deltas.entry(prefix).or_default();
+            let (agg_exp, agg_met) = deltas.entry(prefix.clone()).or_default();
             let cell: Cell = (test.clone(), variant, device, persona);
             agg_exp.insert(cell.clone(), -1);
             deleted.exposures += 1;
@@ -231,25 +216,21 @@ pub async fn delete_unit(
                 deleted.metric_rows += 1;
             }
         }
-        for table in &tables {
-            let n = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE test = $1 AND unit_id = $2"
+        for table in ["exposures", "unit_metrics"] {
+            sqlx::query(&format!(
+                "DELETE FROM {prefix}{table} WHERE test = $1 AND unit_id = $2"
             ))
             .bind(test)
             .bind(unit_id)
             .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if table.ends_with("events") {
-                deleted.events += n;
-            }
+            .await?;
         }
     }
     for (prefix, (agg_exp, agg_met)) in &deltas {
         add(conn, dialect, prefix, agg_exp, agg_met).await?;
     }
-    if dialect == Dialect::Postgres {
-        deleted.events = sqlx::query("DELETE FROM events WHERE unit_id = $1")
+    for table in super::in_each_file(schemas, "events") {
+        deleted.events += sqlx::query(&format!("DELETE FROM {table} WHERE unit_id = $1"))
             .bind(unit_id)
             .execute(&mut *conn)
             .await?

@@ -69,6 +69,13 @@ pub async fn open(
         }
         Dialect::Sqlite => {
             let base = url.split('?').next().unwrap_or(url);
+            // The admin connection's page caches stay small: its tables are small, and an
+            // erasure scans raw events through it, which would otherwise fill them, and the
+            // server's RSS with them, for no later gain (BENCHMARKS.md, erasure).
+            let small: String = attach
+                .iter()
+                .map(|(_, schema)| format!(" PRAGMA {schema}.cache_size = -1024;"))
+                .collect();
             let attach: String = attach
                 .iter()
                 .map(|(path, schema)| {
@@ -81,7 +88,7 @@ pub async fn open(
             let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                  PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 50000;{attach}"
+                 PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 50000;{attach}{small}"
             );
             let reader_pragmas =
                 format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;{attach}");

@@ -19,10 +19,9 @@ fn example() -> String {
         .to_string()
 }
 
-fn temp_file(name: &str, body: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("edgewise-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// Writes `body` to a file in `dir` (removed with it) and returns its path.
+fn temp_file(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
+    let path = dir.path().join(name);
     std::fs::write(&path, body).unwrap();
     path.display().to_string()
 }
@@ -159,7 +158,9 @@ fn bad_arguments_and_files_fail_with_a_message_not_a_panic() {
 
 #[test]
 fn validate_names_the_field_and_line_of_a_type_error() {
+    let dir = tempfile::tempdir().unwrap();
     let bad = temp_file(
+        &dir,
         "type-error.json",
         "{\n  \"schema_version\": 1,\n  \"snapshot_version\": 2,\n  \"hash_version\": 1,\n  \"tests\": [\n    {\"key\": \"t\", \"status\": \"running\", \"variants\": [{\"key\": \"a\", \"weight\": \"heavy\"}]}\n  ]\n}\n",
     );
@@ -181,7 +182,8 @@ fn validate_reports_skipped_tests_as_warnings() {
             {"key": "bad", "status": "running", "coverage": 3, "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}]}
         ]
     });
-    let file = temp_file("warning.json", &snapshot.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let file = temp_file(&dir, "warning.json", &snapshot.to_string());
     let out = edgewise(&["validate", "--snapshot", &file]);
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -195,7 +197,9 @@ fn validate_reports_skipped_tests_as_warnings() {
 
 #[test]
 fn validate_refuses_an_unknown_hash_version() {
+    let dir = tempfile::tempdir().unwrap();
     let file = temp_file(
+        &dir,
         "hash.json",
         r#"{"schema_version": 1, "snapshot_version": 1, "hash_version": 2}"#,
     );

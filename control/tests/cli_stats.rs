@@ -18,11 +18,9 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/vectors/gbstats")
 }
 
-/// Writes `content` to a fresh file under the system temp dir and returns its path.
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edgewise-cli-stats-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// Writes `content` to a file in `dir` (removed with it) and returns its path.
+fn temp_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, content).unwrap();
     path
 }
@@ -59,6 +57,7 @@ fn assert_matches(path: &str, expected: &Value, actual: &Value) {
 #[test]
 fn stats_prints_gbstats_numbers_for_every_golden_input() {
     let mut checked = 0;
+    let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(fixtures()).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -66,7 +65,7 @@ fn stats_prints_gbstats_numbers_for_every_golden_input() {
             continue;
         }
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let input = temp_file(&file, &doc["input"].to_string());
+        let input = temp_file(&dir, &file, &doc["input"].to_string());
         let out = edgewise(&["stats", "--input", input.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -125,8 +124,9 @@ fn bad_stats_inputs_name_the_field_and_exit_2() {
             "line 1",
         ),
     ];
+    let dir = tempfile::tempdir().unwrap();
     for (i, (json, field)) in cases.iter().enumerate() {
-        let input = temp_file(&format!("bad{i}.json"), json);
+        let input = temp_file(&dir, &format!("bad{i}.json"), json);
         let out = edgewise(&["stats", "--input", input.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");

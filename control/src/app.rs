@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 use crate::api;
 use crate::config::ServeArgs;
 use crate::db::Db;
+use crate::error::{json_errors, AppError};
 use crate::ingest::{self, Catalog, Limits};
 use crate::writer::Writer;
 
@@ -111,7 +112,9 @@ pub fn app(state: AppState) -> Router {
         .merge(api::admin::router())
         .merge(api::credentials::router())
         .merge(ingest)
-        .fallback(|| async { crate::error::AppError::NotFound("route".into()) })
+        .fallback(|| async { AppError::NotFound("route".into()) })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -130,6 +133,7 @@ pub struct App {
 impl App {
     pub async fn build(config: &ServeArgs) -> anyhow::Result<App> {
         let db = Db::connect(&config.db, &config.sqlite_synchronous).await?;
+        crate::publish::check_stored(&db).await?;
         let state = AppState::new(db.clone(), config)?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

@@ -38,6 +38,11 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     BadRequest(String),
+    /// A part of the request that cannot be read, named.
+    #[error("{}", .0.message)]
+    Malformed(FieldError),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error("request body too large")]
     TooLarge,
     #[error(transparent)]
@@ -47,8 +52,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// 422: `field` was read and is invalid.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// 400: `field` cannot be read at all.
+    pub fn invalid_syntax(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Malformed(FieldError::new(field, message))
     }
 
     fn status(&self) -> StatusCode {
@@ -58,7 +69,8 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::Malformed(_) => StatusCode::BAD_REQUEST,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +88,7 @@ impl IntoResponse for AppError {
         let status = self.status();
         let errors = match self {
             AppError::Validation(errors) => errors,
+            AppError::Malformed(error) => vec![error],
             AppError::Db(e) => {
                 tracing::error!(error = %e, "database error");
                 vec![FieldError::new("", "internal error")]
@@ -98,3 +111,35 @@ impl IntoResponse for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The last word on every response: an error that did not come from [`AppError`] (axum's own
+/// rejections, a panic caught by a layer) gets the same shape, its headers (`Allow`,
+/// `WWW-Authenticate`) kept.
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = match std::str::from_utf8(&text).map(str::trim) {
+        Ok(t) if !t.is_empty() && !status.is_server_error() => t.to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase(),
+    };
+    let body = serde_json::json!({ "errors": [FieldError::new("", message)] });
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}

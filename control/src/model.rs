@@ -1,18 +1,20 @@
 //! The admin model and its pure rules: test specs, the lifecycle, site settings, and how they
 //! become a wire [`Snapshot`]. No I/O here; handlers load rows, call these, and store results.
 //!
-//! Validation reuses the edge's own compiler ([`CompiledSnapshot::compile`]): a test is valid
-//! exactly when the edge would accept it next to everything already published, so the control
-//! plane can never publish a test the edge would skip.
+//! Validation reuses the edge's own compiler and limits ([`publishable`]): a change is valid
+//! exactly when the edge would accept its result next to everything already published, so the
+//! control plane never stores what it cannot publish. What an older database holds that this
+//! build cannot publish is left out of the snapshot per item, never failing the whole.
 
 use std::collections::BTreeMap;
 
-use edgewise_shared::compile::Warning;
+use edgewise_shared::compile::{without_skipped, Warning};
+use edgewise_shared::limits::MAX_DESCRIPTION_BYTES;
 use edgewise_shared::snapshot::{
     HoldoutDef, LayerDef, LayerSlot, MetricDef, MetricRole, PersonaDef, Snapshot, Targeting,
     TestDef, TestStatus as WireStatus, VariantDef, SCHEMA_VERSION,
 };
-use edgewise_shared::CompiledSnapshot;
+use edgewise_shared::{CompiledSnapshot, SnapshotError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
@@ -191,6 +193,26 @@ pub fn build_snapshot(version: u64, tests: &[TestRecord], settings: &Settings) -
     }
 }
 
+/// The snapshot the edge is sent for `wire`: every item the edge would skip left out, and the
+/// warnings saying which and why. The result is checked as the edge checks what it is pushed,
+/// from its JSON with [`CompiledSnapshot::from_json`] (the byte limit included), so a stored
+/// snapshot can always be parsed and published again.
+pub fn publishable(wire: &Snapshot) -> Result<(Snapshot, Vec<Warning>), SnapshotError> {
+    let (_, warnings) = CompiledSnapshot::compile(wire)?;
+    let clean = without_skipped(wire, &warnings);
+    let (_, left) = CompiledSnapshot::from_json(&serde_json::to_string(&clean)?)?;
+    debug_assert!(left.is_empty(), "skipping left warnings: {left:?}");
+    Ok((clean, warnings))
+}
+
+/// A snapshot-wide refusal as a field error of the request that caused it.
+fn refused(e: SnapshotError) -> FieldError {
+    FieldError::new(
+        "",
+        format!("the edge would refuse the resulting snapshot: {e}"),
+    )
+}
+
 /// Checks `candidate` as if it were running beside the other published tests.
 pub fn validate_test(
     candidate: &TestSpec,
@@ -199,8 +221,11 @@ pub fn validate_test(
     require_primary: bool,
 ) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
-    if candidate.key.trim().is_empty() {
-        errors.push(FieldError::new("key", "must not be empty"));
+    if candidate.description.len() > MAX_DESCRIPTION_BYTES {
+        errors.push(FieldError::new(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_BYTES} bytes"),
+        ));
     }
     let primaries = candidate
         .metrics
@@ -229,8 +254,8 @@ pub fn validate_test(
     let index = snap.tests.len();
     snap.tests.extend(record.to_wire());
     let prefix = format!("tests[{index}]");
-    match CompiledSnapshot::compile(&snap) {
-        Err(e) => errors.push(FieldError::new("", e.to_string())),
+    match publishable(&snap) {
+        Err(e) => errors.push(refused(e)),
         Ok((_, warnings)) => {
             for w in warnings {
                 if let Warning::InvalidTest { path, message, .. } = &w {
@@ -254,22 +279,12 @@ pub fn validate_test(
 
 /// Checks new settings against the published tests: every warning is an error.
 pub fn validate_settings(settings: &Settings, tests: &[TestRecord]) -> Result<(), Vec<FieldError>> {
-    let snap = build_snapshot(1, tests, settings);
-    match CompiledSnapshot::compile(&snap) {
-        Err(e) => Err(vec![FieldError::new("", e.to_string())]),
+    match publishable(&build_snapshot(1, tests, settings)) {
+        Err(e) => Err(vec![refused(e)]),
         Ok((_, warnings)) if warnings.is_empty() => Ok(()),
         Ok((_, warnings)) => Err(warnings
             .iter()
-            .map(|w| {
-                let path = match w {
-                    Warning::InvalidTest { path, .. }
-                    | Warning::DuplicateTest { path, .. }
-                    | Warning::InvalidLayer { path, .. }
-                    | Warning::InvalidPersona { path, .. }
-                    | Warning::InvalidOrigin { path, .. } => path.clone(),
-                };
-                FieldError::new(path, w.to_string())
-            })
+            .map(|w| FieldError::new(w.path(), w.to_string()))
             .collect()),
     }
 }

@@ -6,6 +6,10 @@
 //! 30 s); only the latest version is ever pushed, since it supersedes older ones. An edge that
 //! answers 409 already has this version or a newer one, which counts as published. The state
 //! per target is stored in `publish_state`, which `GET /api/v1/publish` shows.
+//!
+//! [`check_stored`] runs at start-up, before serving: a database written by an older build may
+//! hold a definition this build's limits refuse. Such running tests are paused, and a latest
+//! snapshot this build cannot publish cleanly is replaced, each change audited by `system`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +17,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
+use edgewise_shared::{CompiledSnapshot, Warning};
+
 use crate::config::Secret;
 use crate::db::snapshots::{self, PublishState};
-use crate::db::{now_ms, Db};
+use crate::db::tests as experiments;
+use crate::db::{now_ms, settings, Actor, Db, Mutation, SYSTEM};
+use crate::model::{build_snapshot, Status, Transition};
 
 #[derive(Debug, Default)]
 struct Target {
@@ -111,6 +119,56 @@ pub async fn run(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Pauses running tests whose definitions this build cannot publish, then replaces a latest
+/// snapshot that does not compile cleanly. Returns the keys of the paused tests.
+pub async fn check_stored(db: &Db) -> anyhow::Result<Vec<String>> {
+    let system = Actor(SYSTEM.into());
+    let (all, cfg) = {
+        let mut conn = db.reader.acquire().await?;
+        (
+            experiments::list(&mut conn, None).await?,
+            settings::load(&mut conn).await?,
+        )
+    };
+    let (_, warnings) = CompiledSnapshot::compile(&build_snapshot(0, &all, &cfg))?;
+    let mut paused = Vec::new();
+    for w in &warnings {
+        let Warning::InvalidTest { test, .. } = w else {
+            continue;
+        };
+        let mut m = Mutation::begin(db).await?;
+        let old = experiments::get_or_404(&mut m.tx, test).await?;
+        let Some(next) = Transition::Pause.apply(old.status) else {
+            continue;
+        };
+        debug_assert_eq!(old.status, Status::Running);
+        let mut rec = old.clone();
+        rec.status = next;
+        rec.updated_at = m.at;
+        experiments::update(&mut m.tx, &rec, m.at).await?;
+        let before = serde_json::to_value(&old)?;
+        let after = serde_json::json!({ "test": rec, "reason": w.to_string() });
+        m.finish(&system, "test.pause", test, Some(&before), Some(&after))
+            .await?;
+        tracing::warn!(test = %test, reason = %w, "paused a test this build cannot publish");
+        paused.push(test.clone());
+    }
+    // Checked again under the mutation lock: another replica starting may have replaced it.
+    let mut m = Mutation::begin(db).await?;
+    let clean = snapshots::latest(&mut m.tx).await?.is_none_or(|(_, body)| {
+        CompiledSnapshot::from_json(&body).is_ok_and(|(_, warnings)| warnings.is_empty())
+    });
+    if !clean {
+        if let Some(version) = m
+            .finish(&system, "snapshot.republish", "snapshot", None, None)
+            .await?
+        {
+            tracing::warn!(version, "replaced a snapshot this build cannot publish");
+        }
+    }
+    Ok(paused)
 }
 
 async fn latest(db: &Db) -> anyhow::Result<Option<(i64, String)>> {

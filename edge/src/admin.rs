@@ -6,7 +6,8 @@
 //! to KV under [`SNAPSHOT_KEY`] with a small [`StoredMeta`] record under [`META_KEY`], which is
 //! what isolates poll.
 
-use edgewise_shared::{CompiledSnapshot, Warning};
+pub use edgewise_shared::limits::MAX_SNAPSHOT_BYTES;
+use edgewise_shared::{CompiledSnapshot, SnapshotError, Warning};
 use serde::{Deserialize, Serialize};
 
 use crate::http::{constant_time_eq, Reply};
@@ -15,8 +16,6 @@ use crate::http::{constant_time_eq, Reply};
 pub const SNAPSHOT_KEY: &str = "snapshot/current";
 /// KV key of the [`StoredMeta`] of the current snapshot: cheap to poll.
 pub const META_KEY: &str = "snapshot/meta";
-/// Largest snapshot accepted, in bytes.
-pub const MAX_SNAPSHOT_BYTES: usize = 5 * 1024 * 1024;
 
 /// What KV says about the stored snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,15 +55,13 @@ pub fn check_snapshot(
     body: &str,
     current: Option<u64>,
 ) -> Result<(CompiledSnapshot, Vec<Warning>), Reply> {
-    if body.len() > MAX_SNAPSHOT_BYTES {
-        return Err(Reply::error(
-            400,
-            "snapshot_too_large",
-            format!("a snapshot may hold at most {MAX_SNAPSHOT_BYTES} bytes"),
-        ));
-    }
-    let (snapshot, warnings) = CompiledSnapshot::from_json(body)
-        .map_err(|e| Reply::error(400, "invalid_snapshot", e.to_string()))?;
+    let (snapshot, warnings) = CompiledSnapshot::from_json(body).map_err(|e| {
+        let code = match e {
+            SnapshotError::TooLarge(_) => "snapshot_too_large",
+            _ => "invalid_snapshot",
+        };
+        Reply::error(400, code, e.to_string())
+    })?;
     if let Some(current) = current {
         if snapshot.version() <= current {
             return Err(Reply::error(

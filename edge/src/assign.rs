@@ -5,7 +5,10 @@
 //! calls the shared engine and builds the reply. Nothing here can fail: a visitor always gets
 //! a 200, with no decisions and `snapshot_loaded: false` when the worker has no snapshot yet.
 
-use edgewise_shared::beacon::{Event, EventKind, MAX_ID_LEN};
+use edgewise_shared::beacon::{Event, EventKind};
+use edgewise_shared::limits::{
+    MAX_ID_BYTES, MAX_VISITOR_PAIRS as MAX_PAIRS, MAX_VISITOR_TEXT_BYTES as MAX_TEXT,
+};
 use edgewise_shared::timestamp::parse_rfc3339_ms;
 use std::fmt::Write as _;
 
@@ -45,11 +48,6 @@ pub struct AssignParams {
     /// `country`, honoured in test mode only.
     pub country: Option<String>,
 }
-
-/// Most `attr.*` / `force.*` parameters read; the rest are ignored.
-const MAX_PAIRS: usize = 32;
-/// Longest free-text parameter (url, ref, attribute value) kept, in bytes.
-const MAX_TEXT: usize = 2048;
 
 impl AssignParams {
     pub fn parse(head: &RequestHead<'_>, test_mode: bool) -> AssignParams {
@@ -102,7 +100,7 @@ fn valid_country(v: &str) -> bool {
 
 /// A site-supplied id or persona: 1–200 bytes, no control characters.
 pub fn valid_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= MAX_ID_LEN && !v.chars().any(char::is_control)
+    !v.is_empty() && v.len() <= MAX_ID_BYTES && !v.chars().any(char::is_control)
 }
 
 /// An id we minted and keep in a cookie: 1–128 bytes of `[A-Za-z0-9._:-]`.

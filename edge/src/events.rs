@@ -8,6 +8,7 @@
 //! is half-accepted silently.
 
 use edgewise_shared::beacon::{Event, FieldError, MAX_BATCH_EVENTS};
+pub use edgewise_shared::limits::MAX_BEACON_BYTES;
 use edgewise_shared::DeviceClass;
 use serde::Serialize;
 use serde_json::Value;
@@ -16,8 +17,6 @@ use crate::assign::{cookie, valid_cookie_id, valid_id};
 use crate::config::{Config, PERSONA_COOKIE};
 use crate::http::{Reply, RequestHead};
 
-/// Largest beacon body accepted, in bytes (the browsers' own `sendBeacon` limit).
-pub const MAX_BEACON_BYTES: usize = 64 * 1024;
 /// Largest queue message we build, in bytes (Cloudflare Queues allows 128 KB).
 pub const MAX_QUEUE_MESSAGE_BYTES: usize = 100 * 1024;
 

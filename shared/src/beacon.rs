@@ -8,11 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceClass;
-
-/// Most events one batch may carry.
-pub const MAX_BATCH_EVENTS: usize = 1000;
-/// Longest id (event, unit, test, variant, metric, persona) accepted, in bytes.
-pub const MAX_ID_LEN: usize = 200;
+pub use crate::limits::{MAX_BATCH_EVENTS, MAX_EVENT_VALUE, MAX_ID_BYTES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +40,7 @@ pub struct Event {
     /// Conversions: the metric key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
-    /// Conversions of value metrics: the amount (finite).
+    /// Conversions of value metrics: the amount, at most [`MAX_EVENT_VALUE`] in size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
 }
@@ -57,7 +53,7 @@ pub struct FieldError {
 }
 
 impl Event {
-    /// Checks what can be checked without the snapshot: ids present and bounded, value finite,
+    /// Checks what can be checked without the snapshot: ids present and bounded, value bounded,
     /// conversions name a metric, exposures carry no value.
     pub fn check_shape(&self) -> Result<(), FieldError> {
         let err = |field, message: &str| {
@@ -75,16 +71,20 @@ impl Event {
             if v.is_empty() {
                 return err(field, "must not be empty");
             }
-            if v.len() > MAX_ID_LEN {
+            if v.len() > MAX_ID_BYTES {
                 return err(field, "is longer than 200 bytes");
             }
         }
-        if self.persona.as_ref().is_some_and(|p| p.len() > MAX_ID_LEN) {
+        if self
+            .persona
+            .as_ref()
+            .is_some_and(|p| p.len() > MAX_ID_BYTES)
+        {
             return err("persona", "is longer than 200 bytes");
         }
         match (self.kind, &self.metric) {
             (EventKind::Conversion, None) => return err("metric", "a conversion needs a metric"),
-            (EventKind::Conversion, Some(m)) if m.is_empty() || m.len() > MAX_ID_LEN => {
+            (EventKind::Conversion, Some(m)) if m.is_empty() || m.len() > MAX_ID_BYTES => {
                 return err("metric", "must be 1–200 bytes")
             }
             (EventKind::Exposure, Some(_)) => return err("metric", "an exposure has no metric"),
@@ -92,7 +92,9 @@ impl Event {
         }
         match (self.kind, self.value) {
             (EventKind::Exposure, Some(_)) => err("value", "an exposure has no value"),
-            (_, Some(v)) if !v.is_finite() => err("value", "must be a finite number"),
+            (_, Some(v)) if !(-MAX_EVENT_VALUE..=MAX_EVENT_VALUE).contains(&v) => {
+                err("value", "must be a number between -1e12 and 1e12")
+            }
             _ => Ok(()),
         }
     }

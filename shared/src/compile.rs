@@ -13,8 +13,10 @@ use crate::condition::{Cond, ConditionError};
 use crate::content::ResolvedContent;
 use crate::device::DeviceClass;
 use crate::hash::HASH_VERSION;
+use crate::limits::{self, is_key, KEY_RULE};
 use crate::snapshot::{
-    MetricDef, MetricRole, Snapshot, TestDef, TestStatus, DEFAULT_HOLDOUT_HASH_ID, SCHEMA_VERSION,
+    MetricDef, MetricRole, Snapshot, TestDef, TestStatus, VariantDef, DEFAULT_HOLDOUT_HASH_ID,
+    SCHEMA_VERSION,
 };
 use crate::timestamp::parse_rfc3339_ms;
 use crate::BUCKETS;
@@ -22,6 +24,8 @@ use crate::BUCKETS;
 /// Why a whole snapshot is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    #[error("a snapshot may hold at most {max} bytes, this one has {0}", max = limits::MAX_SNAPSHOT_BYTES)]
+    TooLarge(usize),
     #[error("invalid snapshot JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("schema_version {0} is not supported (this build reads {SCHEMA_VERSION})")]
@@ -58,6 +62,52 @@ pub enum Warning {
     },
     #[error("allowed origin `{origin}` skipped ({path}): expected scheme://host[:port]")]
     InvalidOrigin { origin: String, path: String },
+}
+
+impl Warning {
+    /// The JSON path of what is wrong, such as `tests[2].variants[0].weight`.
+    pub fn path(&self) -> &str {
+        match self {
+            Warning::InvalidTest { path, .. }
+            | Warning::DuplicateTest { path, .. }
+            | Warning::InvalidLayer { path, .. }
+            | Warning::InvalidPersona { path, .. }
+            | Warning::InvalidOrigin { path, .. } => path,
+        }
+    }
+
+    /// The skipped item: the snapshot list it is in (`tests`, `layers`, `personas`,
+    /// `allowed_origins`) and its index there.
+    pub fn item(&self) -> Option<(&str, usize)> {
+        let (list, rest) = self.path().split_once('[')?;
+        let (index, _) = rest.split_once(']')?;
+        Some((list, index.parse().ok()?))
+    }
+}
+
+/// `wire` without the items `warnings` say the compiler skipped: what the edge actually
+/// serves from it, as a snapshot that compiles without warnings.
+pub fn without_skipped(wire: &Snapshot, warnings: &[Warning]) -> Snapshot {
+    let skipped = |list: &str, i: usize| warnings.iter().any(|w| w.item() == Some((list, i)));
+    fn keep<T: Clone>(items: &[T], skip: impl Fn(usize) -> bool) -> Vec<T> {
+        items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !skip(*i))
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+    Snapshot {
+        tests: keep(&wire.tests, |i| skipped("tests", i)),
+        layers: keep(&wire.layers, |i| skipped("layers", i)),
+        personas: keep(&wire.personas, |i| skipped("personas", i)),
+        allowed_origins: keep(&wire.allowed_origins, |i| skipped("allowed_origins", i)),
+        schema_version: wire.schema_version,
+        snapshot_version: wire.snapshot_version,
+        hash_version: wire.hash_version,
+        generated_at: wire.generated_at.clone(),
+        holdout: wire.holdout.clone(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -123,8 +173,12 @@ impl<'s> TestInfo<'s> {
 }
 
 impl CompiledSnapshot {
-    /// Parses and compiles snapshot JSON. JSON errors carry line and column.
+    /// Parses and compiles snapshot JSON of at most [`limits::MAX_SNAPSHOT_BYTES`]. JSON
+    /// errors carry line and column.
     pub fn from_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), SnapshotError> {
+        if json.len() > limits::MAX_SNAPSHOT_BYTES {
+            return Err(SnapshotError::TooLarge(json.len()));
+        }
         let wire: Snapshot = serde_json::from_str(json)?;
         CompiledSnapshot::compile(&wire)
     }
@@ -155,20 +209,25 @@ impl CompiledSnapshot {
         let mut layer_keys: Vec<&str> = Vec::new();
         let mut layer_hash_ids = Vec::new();
         for (i, layer) in wire.layers.iter().enumerate() {
-            let problem = if layer.key.is_empty() {
-                Some("a layer needs a non-empty key")
+            let problem = if i >= limits::MAX_LAYERS {
+                Some(("", format!("at most {} layers", limits::MAX_LAYERS)))
+            } else if !is_key(&layer.key) {
+                Some((".key", format!("the key {KEY_RULE}")))
             } else if layer_keys.contains(&layer.key.as_str()) {
-                Some("its key is already used by an earlier layer")
-            } else if layer.hash_id.as_deref() == Some("") {
-                Some("hash_id must not be empty")
+                Some((".key", "its key is already used by an earlier layer".into()))
+            } else if layer.hash_id.as_deref().is_some_and(|h| !is_key(h)) {
+                Some((
+                    ".hash_id",
+                    format!("hash_id {KEY_RULE} (omit it to use the key)"),
+                ))
             } else {
                 None
             };
             match problem {
-                Some(message) => warnings.push(Warning::InvalidLayer {
+                Some((field, message)) => warnings.push(Warning::InvalidLayer {
                     layer: layer.key.clone(),
-                    path: format!("layers[{i}]"),
-                    message: message.into(),
+                    path: format!("layers[{i}]{field}"),
+                    message,
                 }),
                 None => {
                     layer_keys.push(&layer.key);
@@ -185,10 +244,17 @@ impl CompiledSnapshot {
                 path,
                 message,
             };
-            if p.key.is_empty() || personas.iter().any(|(k, _)| k == &p.key) {
+            if i >= limits::MAX_PERSONAS {
+                warnings.push(invalid(
+                    format!("personas[{i}]"),
+                    format!("at most {} personas", limits::MAX_PERSONAS),
+                ));
+                continue;
+            }
+            if !is_key(&p.key) || personas.iter().any(|(k, _)| k == &p.key) {
                 warnings.push(invalid(
                     format!("personas[{i}].key"),
-                    "persona keys must be non-empty and unique".into(),
+                    format!("persona keys must be unique and each {KEY_RULE}"),
                 ));
                 continue;
             }
@@ -220,7 +286,7 @@ impl CompiledSnapshot {
 
         let mut allowed_origins = Vec::new();
         for (i, origin) in wire.allowed_origins.iter().enumerate() {
-            if is_origin(origin) {
+            if i < limits::MAX_ORIGINS && is_origin(origin) {
                 allowed_origins.push(origin.trim_end_matches('/').to_owned());
             } else {
                 warnings.push(Warning::InvalidOrigin {
@@ -268,6 +334,9 @@ impl CompiledSnapshot {
 }
 
 fn is_origin(s: &str) -> bool {
+    if s.len() > limits::MAX_ORIGIN_BYTES {
+        return false;
+    }
     if s == "*" {
         return true;
     }
@@ -289,41 +358,41 @@ fn compile_test(
     accepted: &[CompiledTest],
 ) -> Result<CompiledTest, Invalid> {
     let bad = |field: &str, message: String| (format!("{path}.{field}"), message);
-    if t.key.is_empty()
-        || t.key.len() > 100
-        || t.key.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad(
-            "key",
-            "must be 1–100 characters without whitespace".into(),
-        ));
+    if !is_key(&t.key) {
+        return Err(bad("key", KEY_RULE.into()));
     }
-    if t.hash_id.as_deref() == Some("") {
+    if t.hash_id.as_deref().is_some_and(|h| !is_key(h)) {
         return Err(bad(
             "hash_id",
-            "must not be empty (omit it to use the key)".into(),
+            format!("{KEY_RULE} (omit it to use the key)"),
         ));
     }
-    if !(2..=10).contains(&t.variants.len()) {
+    if !(limits::MIN_VARIANTS..=limits::MAX_VARIANTS).contains(&t.variants.len()) {
         return Err(bad(
             "variants",
-            format!("needs 2 to 10 variants, has {}", t.variants.len()),
+            format!(
+                "needs {} to {} variants, has {}",
+                limits::MIN_VARIANTS,
+                limits::MAX_VARIANTS,
+                t.variants.len()
+            ),
         ));
     }
     let mut seen = HashSet::new();
     for (i, v) in t.variants.iter().enumerate() {
-        if v.key.is_empty() || !seen.insert(v.key.as_str()) {
+        if !is_key(&v.key) || !seen.insert(v.key.as_str()) {
             return Err(bad(
                 &format!("variants[{i}].key"),
-                "variant keys must be non-empty and unique".into(),
+                format!("variant keys must be unique and each {KEY_RULE}"),
             ));
         }
-        if !v.weight.is_finite() || v.weight < 0.0 {
+        if !(0.0..=limits::MAX_WEIGHT).contains(&v.weight) {
             return Err(bad(
                 &format!("variants[{i}].weight"),
-                format!("must be a finite number >= 0, got {}", v.weight),
+                format!("must be a number in [0, 1e300], got {}", v.weight),
             ));
         }
+        check_content(v).map_err(|(field, m)| bad(&format!("variants[{i}].{field}"), m))?;
     }
     let weights: Vec<f64> = t.variants.iter().map(|v| v.weight).collect();
     if weights.iter().sum::<f64>() <= 0.0 {
@@ -388,12 +457,18 @@ fn compile_test(
             Some((index, start, end))
         }
     };
+    if t.metrics.len() > limits::MAX_METRICS {
+        return Err(bad(
+            "metrics",
+            format!("at most {} metrics", limits::MAX_METRICS),
+        ));
+    }
     let mut metric_keys = HashSet::new();
     for (i, m) in t.metrics.iter().enumerate() {
-        if m.key.is_empty() || !metric_keys.insert(m.key.as_str()) {
+        if !is_key(&m.key) || !metric_keys.insert(m.key.as_str()) {
             return Err(bad(
                 &format!("metrics[{i}].key"),
-                "metric keys must be non-empty and unique".into(),
+                format!("metric keys must be unique and each {KEY_RULE}"),
             ));
         }
     }
@@ -426,4 +501,66 @@ fn compile_test(
         layer,
         metrics: t.metrics.clone(),
     })
+}
+
+/// A variant's content and overrides within [`limits`]: nesting, persona keys, and the bytes
+/// the edge holds once every combination is merged. Counted before merging, as the content's
+/// length plus the lengths of the patches merged into it, summed over the base and every
+/// combination: a bound on what [`ResolvedContent::new`] builds.
+fn check_content(v: &VariantDef) -> Result<(), Invalid> {
+    let too_deep = |field: String| {
+        Err((
+            field,
+            format!(
+                "nests deeper than {} levels of arrays and objects",
+                limits::MAX_CONTENT_DEPTH
+            ),
+        ))
+    };
+    if limits::depth(&v.content) > limits::MAX_CONTENT_DEPTH {
+        return too_deep("content".into());
+    }
+    let o = &v.overrides;
+    if o.persona.len() > limits::MAX_PERSONAS {
+        return Err((
+            "overrides.persona".into(),
+            format!("at most {} persona overrides", limits::MAX_PERSONAS),
+        ));
+    }
+    let mut device = Vec::new();
+    for (d, patch) in &o.device {
+        if limits::depth(patch) > limits::MAX_CONTENT_DEPTH {
+            return too_deep(format!("overrides.device.{}", d.as_str()));
+        }
+        device.push(limits::json_len(patch));
+    }
+    let mut persona = Vec::new();
+    for (p, patch) in &o.persona {
+        if !is_key(p) {
+            return Err((
+                format!("overrides.persona.{p}"),
+                format!("persona keys {KEY_RULE}"),
+            ));
+        }
+        if limits::depth(patch) > limits::MAX_CONTENT_DEPTH {
+            return too_deep(format!("overrides.persona.{p}"));
+        }
+        persona.push(limits::json_len(patch));
+    }
+    let base = limits::json_len(&v.content);
+    let (nd, np) = (device.len(), persona.len());
+    let (sd, sp): (usize, usize) = (device.iter().sum(), persona.iter().sum());
+    // base alone; each device patch; each persona patch; each (device, persona) pair.
+    let total = base * (1 + nd + np + nd * np) + sd * (1 + np) + sp * (1 + nd);
+    if total > limits::MAX_VARIANT_CONTENT_BYTES {
+        return Err((
+            "content".into(),
+            format!(
+                "with its overrides merged this variant holds {total} bytes of content; \
+                 at most {} are allowed",
+                limits::MAX_VARIANT_CONTENT_BYTES
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -12,6 +12,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::limits::{
+    MAX_CONDITION_DEPTH, MAX_CONDITION_LIST, MAX_CONDITION_NODES, MAX_CONDITION_TEXT_BYTES,
+};
 use crate::visitor::Facts;
 
 /// A condition as written in a snapshot.
@@ -216,11 +219,42 @@ pub struct ConditionError {
 }
 
 impl Cond {
-    /// Compiles `c`; `path` names it in errors.
+    /// Compiles `c` within the condition limits of [`crate::limits`]; `path` names it in
+    /// errors.
     pub fn compile(c: &Condition, path: &str) -> Result<Cond, ConditionError> {
+        Cond::compile_within(c, path, 0, &mut 0)
+    }
+
+    /// `depth` groups enclose `c`; `nodes` counts the nodes compiled so far.
+    fn compile_within(
+        c: &Condition,
+        path: &str,
+        depth: usize,
+        nodes: &mut usize,
+    ) -> Result<Cond, ConditionError> {
         let err = |p: String, m: String| ConditionError {
             path: p,
             message: m,
+        };
+        *nodes += 1;
+        if *nodes > MAX_CONDITION_NODES {
+            return Err(err(
+                path.to_owned(),
+                format!("a condition may hold at most {MAX_CONDITION_NODES} groups and leaves"),
+            ));
+        }
+        if depth > MAX_CONDITION_DEPTH {
+            return Err(err(
+                path.to_owned(),
+                format!("conditions nest at most {MAX_CONDITION_DEPTH} levels of all/any/not"),
+            ));
+        }
+        let long = |s: &str| s.len() > MAX_CONDITION_TEXT_BYTES;
+        let too_long = |p: String| {
+            err(
+                p,
+                format!("must be at most {MAX_CONDITION_TEXT_BYTES} bytes"),
+            )
         };
         Ok(match c {
             Condition::All(items) | Condition::Any(items) => {
@@ -232,7 +266,10 @@ impl Cond {
                 let compiled = items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| Cond::compile(item, &format!("{path}.{group}[{i}]")))
+                    .map(|(i, item)| {
+                        let path = format!("{path}.{group}[{i}]");
+                        Cond::compile_within(item, &path, depth + 1, nodes)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 if group == "all" {
                     Cond::All(compiled)
@@ -240,11 +277,43 @@ impl Cond {
                     Cond::Any(compiled)
                 }
             }
-            Condition::Not(inner) => {
-                Cond::Not(Box::new(Cond::compile(inner, &format!("{path}.not"))?))
-            }
+            Condition::Not(inner) => Cond::Not(Box::new(Cond::compile_within(
+                inner,
+                &format!("{path}.not"),
+                depth + 1,
+                nodes,
+            )?)),
             Condition::Leaf { attr, op, value } => {
                 let vpath = format!("{path}.value");
+                if long(attr) {
+                    return Err(too_long(format!("{path}.attr")));
+                }
+                match value {
+                    Some(Value::String(s)) if long(s) => return Err(too_long(vpath)),
+                    Some(Value::Array(items)) if items.len() > MAX_CONDITION_LIST => {
+                        return Err(err(
+                            vpath,
+                            format!("a list holds at most {MAX_CONDITION_LIST} items"),
+                        ))
+                    }
+                    Some(Value::Array(items))
+                        if items.iter().any(|i| i.as_str().is_some_and(long)) =>
+                    {
+                        return Err(too_long(vpath))
+                    }
+                    Some(Value::Array(items))
+                        if items.iter().any(|i| i.is_array() || i.is_object()) =>
+                    {
+                        return Err(err(vpath, "list items must be strings or numbers".into()))
+                    }
+                    Some(Value::Object(_)) => {
+                        return Err(err(
+                            vpath,
+                            "must be a string, number, boolean or list".into(),
+                        ))
+                    }
+                    _ => {}
+                }
                 let scalar = || {
                     value.as_ref().and_then(Scalar::from_json).ok_or_else(|| {
                         err(

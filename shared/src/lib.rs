@@ -22,6 +22,7 @@ pub mod condition;
 pub mod content;
 pub mod device;
 pub mod hash;
+pub mod limits;
 pub mod snapshot;
 #[cfg(feature = "stats")]
 pub mod stats;

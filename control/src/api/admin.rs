@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use crate::auth::{Admin, Caller};
 use crate::db::tokens::sha256_hex;
 use crate::db::{aggregates, audit, tests, Mutation};
 use crate::error::AppResult;
+use crate::extract::{Path, Query};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,13 +32,9 @@ async fn list(
     _: Caller<Admin>,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
+    let limit = crate::extract::limit(q.limit, 100)?;
     let mut conn = state.db.reader.acquire().await?;
-    let entries = audit::list(
-        &mut conn,
-        q.after.unwrap_or(0),
-        q.limit.unwrap_or(100).clamp(1, 1000),
-    )
-    .await?;
+    let entries = audit::list(&mut conn, q.after.unwrap_or(0), limit).await?;
     Ok(Json(serde_json::json!({ "entries": entries })))
 }
 

@@ -2,7 +2,7 @@
 //! one prints its secret once, so that stays with the CLI (`edgewise token create`,
 //! `edgewise ingest-key create`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 
@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::auth::{Admin, Caller};
 use crate::db::tokens::{self, Credential};
 use crate::error::AppResult;
+use crate::extract::Path;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,7 +1,7 @@
 //! Snapshot versions: list, view, roll back, publish state, and `GET /v1/snapshot` for
 //! pull-based edges (ETag = the version, so an unchanged edge gets a bodyless 304).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::{Approver, Caller, Viewer};
 use crate::db::{snapshots, Mutation};
 use crate::error::{AppError, AppResult};
+use crate::extract::{Path, Query};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -62,8 +63,8 @@ async fn list(
     _: Caller<Viewer>,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
+    let limit = crate::extract::limit(q.limit, 100)?;
     let mut conn = state.db.reader.acquire().await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let all = snapshots::list(&mut conn, limit).await?;
     Ok(Json(serde_json::json!({ "snapshots": all })))
 }
@@ -86,9 +87,16 @@ async fn rollback(
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     let mut m = Mutation::begin(&state.db).await?;
     let body = snapshots::get(&mut m.tx, version).await?;
-    let snap: Snapshot = serde_json::from_str(&body)?;
+    let snap: Snapshot = serde_json::from_str(&body).map_err(|e| {
+        AppError::invalid(
+            "version",
+            format!("snapshot version {version} cannot be read by this build: {e}"),
+        )
+    })?;
     let reason = format!("rollback to {version}");
-    let new = snapshots::insert(&mut m.tx, snap, m.at, &actor.0, &reason).await?;
+    let published = snapshots::publish(&mut m.tx, snap, m.at, &actor.0, &reason).await?;
+    let new = published.version;
+    m.skipped = published.newly_skipped;
     m.skip_refresh = true;
     let after = serde_json::json!({ "rolled_back_to": version, "new_version": new });
     m.finish(

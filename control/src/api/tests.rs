@@ -1,7 +1,7 @@
 //! Tests: create (draft), read, list, update, lifecycle transitions, raw aggregates and results
 //! (the statistics, computed by [`crate::results`] from the aggregates).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use crate::auth::{Approver, Caller, Editor, Viewer};
 use crate::db::Actor;
 use crate::db::{aggregates, settings, tests, Mutation};
 use crate::error::{AppError, AppResult};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, Path, Query};
 use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
 
 pub fn router() -> Router<AppState> {

@@ -149,6 +149,9 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, Clone)]
 pub struct Actor(pub String);
 
+/// The actor of what the control plane does by itself (start-up checks, skipped items).
+pub const SYSTEM: &str = "system";
+
 /// An admin change in progress: one transaction that ends with an audit entry and, when the
 /// change affects assignment, a new snapshot version.
 #[derive(Debug)]
@@ -158,6 +161,9 @@ pub struct Mutation {
     pub at: i64,
     /// Set by a rollback, whose snapshot deliberately differs from the tables.
     pub skip_refresh: bool,
+    /// Items a snapshot stored in this mutation left out that the version before it served;
+    /// [`Mutation::finish`] audits each.
+    pub skipped: Vec<edgewise_shared::Warning>,
     /// Held until the transaction ends (declared after `tx`, so dropped after it).
     _turn: Option<OwnedMutexGuard<()>>,
 }
@@ -176,12 +182,14 @@ impl Mutation {
             seq,
             at: now_ms(),
             skip_refresh: false,
+            skipped: Vec::new(),
             _turn: turn,
         })
     }
 
     /// Appends the audit entry, publishes a new snapshot version if assignment changed, and
-    /// commits. Returns the new snapshot version, if any.
+    /// commits. Returns the new snapshot version, if any. Each item the new version had to
+    /// leave out gets an audit entry of its own, `snapshot.skip` by actor [`SYSTEM`].
     pub async fn finish(
         mut self,
         actor: &Actor,
@@ -193,7 +201,11 @@ impl Mutation {
         let version = if self.skip_refresh {
             None
         } else {
-            snapshots::refresh(&mut self.tx, self.at, &actor.0, action).await?
+            let published = snapshots::refresh(&mut self.tx, self.at, &actor.0, action).await?;
+            published.map(|p| {
+                self.skipped.extend(p.newly_skipped);
+                p.version
+            })
         };
         audit::append(
             &mut self.tx,
@@ -208,6 +220,27 @@ impl Mutation {
             },
         )
         .await?;
+        for w in std::mem::take(&mut self.skipped) {
+            let seq: i64 = sqlx::query_scalar(
+                "UPDATE counters SET value = value + 1 WHERE name = 'audit' RETURNING value",
+            )
+            .fetch_one(&mut *self.tx)
+            .await?;
+            let after = serde_json::json!({ "warning": w.to_string(), "detail": w });
+            audit::append(
+                &mut self.tx,
+                audit::Entry {
+                    seq,
+                    at: self.at,
+                    actor: SYSTEM,
+                    action: "snapshot.skip",
+                    target: w.path(),
+                    before: None,
+                    after: Some(&after),
+                },
+            )
+            .await?;
+        }
         self.tx.commit().await?;
         Ok(version)
     }

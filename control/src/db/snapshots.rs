@@ -4,13 +4,17 @@
 //! and stores a new version only if the content differs from the latest, so versions mean
 //! "assignment changed" and never repeat content by accident. The version counter is bumped
 //! in the same transaction, under the mutation lock, so it is monotonic across replicas.
+//!
+//! What is stored is [`publishable`]: an item the edge would skip (a definition an older
+//! database holds that this build's limits refuse) is left out, and reported once, when it
+//! leaves the published snapshot, so the caller can audit it.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use crate::error::{AppError, AppResult};
-use crate::model::build_snapshot;
-use edgewise_shared::Snapshot;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::model::{build_snapshot, publishable};
+use edgewise_shared::{Snapshot, Warning};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct SnapshotMeta {
@@ -20,31 +24,119 @@ pub struct SnapshotMeta {
     pub reason: String,
 }
 
+/// A stored version, and the items it left out that the version before it still served.
+#[derive(Debug)]
+pub struct Published {
+    pub version: i64,
+    pub newly_skipped: Vec<Warning>,
+}
+
+/// The latest stored snapshot, parsed; `None` if there is none or this build cannot read it.
+async fn latest_parsed(conn: &mut AnyConnection) -> AppResult<Option<Snapshot>> {
+    Ok(latest(conn)
+        .await?
+        .and_then(|(_, body)| serde_json::from_str(&body).ok()))
+}
+
 /// Stores a new version if the tables now describe a different snapshot.
 pub async fn refresh(
     conn: &mut AnyConnection,
     now: i64,
     actor: &str,
     reason: &str,
-) -> AppResult<Option<i64>> {
+) -> AppResult<Option<Published>> {
     let tests = super::tests::list(conn, None).await?;
     let settings = super::settings::load(conn).await?;
-    let fresh = build_snapshot(0, &tests, &settings);
-    if let Some((_, body)) = latest(conn).await? {
-        let mut old: Snapshot = serde_json::from_str(&body)?;
-        old.snapshot_version = 0;
-        old.generated_at = None;
-        if old == fresh {
-            return Ok(None);
+    let built = build_snapshot(0, &tests, &settings);
+    let (fresh, skipped) = checked(&built)?;
+    let previous = latest_parsed(conn).await?;
+    match &previous {
+        Some(old) => {
+            let mut old = old.clone();
+            old.snapshot_version = 0;
+            old.generated_at = None;
+            if old == fresh {
+                return Ok(None);
+            }
         }
-    } else if fresh.tests.is_empty() && settings == Default::default() {
-        return Ok(None);
+        None if latest_version(conn).await?.is_none()
+            && fresh.tests.is_empty()
+            && settings == Default::default() =>
+        {
+            return Ok(None)
+        }
+        None => {}
     }
-    insert(conn, fresh, now, actor, reason).await.map(Some)
+    let version = insert(conn, fresh, now, actor, reason).await?;
+    Ok(Some(Published {
+        version,
+        newly_skipped: newly_skipped(&built, skipped, previous.as_ref()),
+    }))
+}
+
+/// Stores `snap` (less what the edge would skip) as the next version, whatever the latest.
+pub async fn publish(
+    conn: &mut AnyConnection,
+    snap: Snapshot,
+    now: i64,
+    actor: &str,
+    reason: &str,
+) -> AppResult<Published> {
+    let (clean, skipped) = checked(&snap)?;
+    let previous = latest_parsed(conn).await?;
+    let version = insert(conn, clean, now, actor, reason).await?;
+    Ok(Published {
+        version,
+        newly_skipped: newly_skipped(&snap, skipped, previous.as_ref()),
+    })
+}
+
+/// [`publishable`], with a snapshot-wide refusal (too large) as the request's fault.
+fn checked(snap: &Snapshot) -> AppResult<(Snapshot, Vec<Warning>)> {
+    publishable(snap).map_err(|e| {
+        AppError::Validation(vec![FieldError::new(
+            "",
+            format!("the edge would refuse the resulting snapshot: {e}"),
+        )])
+    })
+}
+
+/// The skipped items of `built` that `previous` served (all of them if it is unreadable):
+/// each is reported once, when it leaves the published snapshot.
+fn newly_skipped(
+    built: &Snapshot,
+    skipped: Vec<Warning>,
+    previous: Option<&Snapshot>,
+) -> Vec<Warning> {
+    let Some(prev) = previous else {
+        return skipped;
+    };
+    skipped
+        .into_iter()
+        .filter(|w| match w.item() {
+            Some(("tests", i)) => built
+                .tests
+                .get(i)
+                .is_some_and(|t| prev.tests.iter().any(|p| p.key == t.key)),
+            Some(("layers", i)) => built
+                .layers
+                .get(i)
+                .is_some_and(|l| prev.layers.iter().any(|p| p.key == l.key)),
+            Some(("personas", i)) => built
+                .personas
+                .get(i)
+                .is_some_and(|l| prev.personas.iter().any(|p| p.key == l.key)),
+            Some(("allowed_origins", i)) => built
+                .allowed_origins
+                .get(i)
+                .is_some_and(|o| prev.allowed_origins.contains(o)),
+            _ => true,
+        })
+        .collect()
 }
 
 /// Stores `snap` as the next version.
-pub async fn insert(
+async fn insert(
     conn: &mut AnyConnection,
     mut snap: Snapshot,
     now: i64,

@@ -52,19 +52,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     }
 }
 
-/// The field an error is about: serde reports a missing or unknown field at the path of the
-/// object that holds it, and names it only in the message (`` missing field `key` ``).
+/// The field an error is about: serde reports a missing field at the path of the object that
+/// should hold it, naming it only in the message (`` missing field `key` ``).
 fn field_of(path: &str, message: &str) -> String {
     let path = if path == "." { "" } else { path };
-    let named = ["missing field `", "unknown field `", "duplicate field `"]
-        .iter()
-        .find_map(|p| {
-            message
-                .strip_prefix(p)?
-                .split_once('`')
-                .map(|(name, _)| name)
-        });
-    match named {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match missing {
         Some(name) if path.is_empty() => name.to_owned(),
         Some(name) => format!("{path}.{name}"),
         None => path.to_owned(),

@@ -98,6 +98,25 @@ impl TestApp {
     ) -> Option<TestApp> {
         let dir = tempfile::tempdir().unwrap();
         let url = fresh_database(backend, dir.path()).await?;
+        Some(Self::serve(url, dir, tweak).await)
+    }
+
+    /// Stops the server and starts a new one on the same database, as a restart does.
+    pub async fn restart(mut self) -> TestApp {
+        let (url, dir) = (
+            self.database_url.clone(),
+            std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap()),
+        );
+        self.db.close().await;
+        self.shutdown().await;
+        Self::serve(url, dir, |_| {}).await
+    }
+
+    async fn serve(
+        url: String,
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut ServeArgs),
+    ) -> TestApp {
         let mut config = ServeArgs::for_database(&url);
         tweak(&mut config);
         let app = App::build(&config).await.expect("build app");
@@ -122,7 +141,7 @@ impl TestApp {
             server: Some(server),
         };
         t.admin = t.token(Role::Admin).await;
-        Some(t)
+        t
     }
 
     pub async fn token(&self, role: Role) -> String {

@@ -7,6 +7,7 @@ mod audit;
 mod binary;
 mod common;
 mod credentials;
+mod hardening;
 mod ingest;
 mod lifecycle;
 mod openapi;

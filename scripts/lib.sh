@@ -22,6 +22,24 @@ ensure_chromium() {
   fi
 }
 
+# schemathesis (PyPI, pinned) in a virtualenv of its own, for scripts/api-fuzz. Python 3.11.7's
+# ast module fails hypothesis on schemathesis' largest file ("AST constructor recursion depth
+# mismatch"), so a newer interpreter is used where the machine has one.
+SCHEMATHESIS_VERSION=4.32.5
+ST_VENV=${EDGEWISE_ST_VENV:-$HOME/.cache/edgewise/schemathesis-$SCHEMATHESIS_VERSION}
+ensure_schemathesis() {
+  if [ -x "$ST_VENV/bin/st" ] && "$ST_VENV/bin/st" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
+    return
+  fi
+  local py
+  py=$(ls -d "$HOME"/.pyenv/versions/3.1[3-9]*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3 2>/dev/null | head -n1)
+  [ -n "$py" ] || py=python3
+  step "installing schemathesis $SCHEMATHESIS_VERSION into $ST_VENV (with $py)"
+  rm -rf "$ST_VENV"
+  "$py" -m venv "$ST_VENV"
+  "$ST_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_PORT=${EDGEWISE_PG_PORT:-55432}
 

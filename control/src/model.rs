@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use edgewise_shared::compile::{without_skipped, Warning};
-use edgewise_shared::limits::MAX_DESCRIPTION_BYTES;
+use edgewise_shared::limits::MAX_DESCRIPTION_CHARS;
 use edgewise_shared::snapshot::{
     HoldoutDef, LayerDef, LayerSlot, MetricDef, MetricRole, PersonaDef, Snapshot, Targeting,
     TestDef, TestStatus as WireStatus, VariantDef, SCHEMA_VERSION,
@@ -221,10 +221,10 @@ pub fn validate_test(
     require_primary: bool,
 ) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
-    if candidate.description.len() > MAX_DESCRIPTION_BYTES {
+    if candidate.description.chars().count() > MAX_DESCRIPTION_CHARS {
         errors.push(FieldError::new(
             "description",
-            format!("must be at most {MAX_DESCRIPTION_BYTES} bytes"),
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
     let primaries = candidate

@@ -333,6 +333,9 @@ impl CompiledSnapshot {
     }
 }
 
+/// `*`, or `http(s)://host[:port]` with an optional trailing `/`, in printable ASCII (browsers
+/// send international host names as punycode): the OpenAPI pattern
+/// `^(\*|https?://[!"$-.0->A-~]+/?)$`.
 fn is_origin(s: &str) -> bool {
     if s.len() > limits::MAX_ORIGIN_BYTES {
         return false;
@@ -340,13 +343,17 @@ fn is_origin(s: &str) -> bool {
     if s == "*" {
         return true;
     }
-    let Some((scheme, rest)) = s.split_once("://") else {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
         return false;
     };
-    let rest = rest.trim_end_matches('/');
-    matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains(['/', '?', '#', ' ', '@'])
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@'))
 }
 
 type Invalid = (String, String);
@@ -424,6 +431,15 @@ fn compile_test(
         .map(|c| Cond::compile(c, &format!("{path}.targeting.when")))
         .transpose()
         .map_err(|ConditionError { path, message }| (path, message))?;
+    if t.targeting.personas.len() > limits::MAX_PERSONAS {
+        return Err(bad(
+            "targeting.personas",
+            format!("at most {} personas", limits::MAX_PERSONAS),
+        ));
+    }
+    if let Some(i) = t.targeting.personas.iter().position(|p| !is_key(p)) {
+        return Err(bad(&format!("targeting.personas[{i}]"), KEY_RULE.into()));
+    }
     let devices = t
         .targeting
         .devices

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::limits::{
-    MAX_CONDITION_DEPTH, MAX_CONDITION_LIST, MAX_CONDITION_NODES, MAX_CONDITION_TEXT_BYTES,
+    MAX_CONDITION_DEPTH, MAX_CONDITION_LIST, MAX_CONDITION_NODES, MAX_CONDITION_TEXT_CHARS,
 };
 use crate::visitor::Facts;
 
@@ -211,6 +211,142 @@ pub enum Cond {
     Leaf(Attr, Test),
 }
 
+fn long(s: &str) -> bool {
+    s.chars().count() > MAX_CONDITION_TEXT_CHARS
+}
+
+/// What each op takes as its value (the OpenAPI document's `Condition` says the same):
+/// `eq`/`ne` a string, number or boolean; `in`/`not_in` a list of them; the comparisons a
+/// number, or a string written as a JSON number; `regex` and `prefix` a string; `exists` and
+/// `not_exists` none. Strings hold at most [`MAX_CONDITION_TEXT_CHARS`] characters. Errors name
+/// the field (`value` or `op`) relative to the leaf.
+fn leaf_test(op: &str, value: Option<&Value>) -> Result<Test, (&'static str, String)> {
+    fn bad<T>(m: String) -> Result<T, (&'static str, String)> {
+        Err(("value", m))
+    }
+    let scalar = |v: &Value| match v {
+        Value::String(s) if long(s) => bad(format!(
+            "strings hold at most {MAX_CONDITION_TEXT_CHARS} characters"
+        )),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+            Scalar::from_json(v).map_or_else(|| bad("not a scalar".into()), Ok)
+        }
+        _ => bad(format!("`{op}` needs a string, number or boolean value")),
+    };
+    let text = || match value {
+        Some(Value::String(s)) if !long(s) => Ok(s.clone()),
+        _ => bad(format!(
+            "`{op}` needs a string value of at most {MAX_CONDITION_TEXT_CHARS} characters"
+        )),
+    };
+    let number = |cmp| {
+        let n = match value {
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) if is_json_number(s) => s.parse::<f64>().ok(),
+            _ => None,
+        };
+        match n.filter(|n| n.is_finite()) {
+            Some(n) => Ok(Test::Num(cmp, n)),
+            None => bad(format!(
+                "`{op}` needs a number, or a string written as a JSON number"
+            )),
+        }
+    };
+    Ok(match op {
+        "eq" | "ne" => {
+            let Some(v) = value else {
+                return bad(format!("`{op}` needs a value"));
+            };
+            let s = scalar(v)?;
+            if op == "eq" {
+                Test::Eq(s)
+            } else {
+                Test::Ne(s)
+            }
+        }
+        "in" | "not_in" => {
+            let Some(Value::Array(items)) = value else {
+                return bad(format!("`{op}` needs a list value"));
+            };
+            if items.len() > MAX_CONDITION_LIST {
+                return bad(format!("a list holds at most {MAX_CONDITION_LIST} items"));
+            }
+            let list = items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?;
+            if op == "in" {
+                Test::In(list)
+            } else {
+                Test::NotIn(list)
+            }
+        }
+        "gt" => number(Cmp::Gt)?,
+        "gte" => number(Cmp::Gte)?,
+        "lt" => number(Cmp::Lt)?,
+        "lte" => number(Cmp::Lte)?,
+        "prefix" => Test::Prefix(text()?),
+        "regex" => {
+            let pattern = text()?;
+            match regex_lite::Regex::new(&pattern) {
+                Ok(re) => Test::Regex(re),
+                Err(e) => return bad(format!("invalid regex: {e}")),
+            }
+        }
+        "exists" | "not_exists" => {
+            if value.is_some() {
+                return bad(format!("`{op}` takes no value"));
+            }
+            if op == "exists" {
+                Test::Exists
+            } else {
+                Test::NotExists
+            }
+        }
+        other => {
+            return Err((
+                "op",
+                format!(
+                    "unknown op `{other}`; expected one of eq, ne, in, not_in, gt, gte, lt, \
+                     lte, regex, prefix, exists, not_exists"
+                ),
+            ))
+        }
+    })
+}
+
+/// Whether `s` is written as a JSON number (`-12.5e3`; no spaces, no `+`, no leading zeros).
+fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let int_start = i;
+    match digits(&mut i) {
+        0 => return false,
+        n if n > 1 && b[int_start] == b'0' => return false,
+        _ => {}
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
 /// Why a condition does not compile, and where (a path such as `when.all[1].value`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConditionError {
@@ -249,11 +385,10 @@ impl Cond {
                 format!("conditions nest at most {MAX_CONDITION_DEPTH} levels of all/any/not"),
             ));
         }
-        let long = |s: &str| s.len() > MAX_CONDITION_TEXT_BYTES;
         let too_long = |p: String| {
             err(
                 p,
-                format!("must be at most {MAX_CONDITION_TEXT_BYTES} bytes"),
+                format!("must be at most {MAX_CONDITION_TEXT_CHARS} characters"),
             )
         };
         Ok(match c {
@@ -284,98 +419,11 @@ impl Cond {
                 nodes,
             )?)),
             Condition::Leaf { attr, op, value } => {
-                let vpath = format!("{path}.value");
                 if long(attr) {
                     return Err(too_long(format!("{path}.attr")));
                 }
-                match value {
-                    Some(Value::String(s)) if long(s) => return Err(too_long(vpath)),
-                    Some(Value::Array(items)) if items.len() > MAX_CONDITION_LIST => {
-                        return Err(err(
-                            vpath,
-                            format!("a list holds at most {MAX_CONDITION_LIST} items"),
-                        ))
-                    }
-                    Some(Value::Array(items))
-                        if items.iter().any(|i| i.as_str().is_some_and(long)) =>
-                    {
-                        return Err(too_long(vpath))
-                    }
-                    Some(Value::Array(items))
-                        if items.iter().any(|i| i.is_array() || i.is_object()) =>
-                    {
-                        return Err(err(vpath, "list items must be strings or numbers".into()))
-                    }
-                    Some(Value::Object(_)) => {
-                        return Err(err(
-                            vpath,
-                            "must be a string, number, boolean or list".into(),
-                        ))
-                    }
-                    _ => {}
-                }
-                let scalar = || {
-                    value.as_ref().and_then(Scalar::from_json).ok_or_else(|| {
-                        err(
-                            vpath.clone(),
-                            format!("`{op}` needs a string or number value"),
-                        )
-                    })
-                };
-                let list = || match value {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .map(|v| {
-                            Scalar::from_json(v).ok_or_else(|| {
-                                err(
-                                    vpath.clone(),
-                                    "list items must be strings or numbers".into(),
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>(),
-                    _ => Err(err(vpath.clone(), format!("`{op}` needs an array value"))),
-                };
-                let number = |cmp| {
-                    scalar()?
-                        .number
-                        .filter(|n: &f64| n.is_finite())
-                        .map(|n| Test::Num(cmp, n))
-                        .ok_or_else(|| err(vpath.clone(), format!("`{op}` needs a numeric value")))
-                };
-                let text = || match value {
-                    Some(Value::String(s)) => Ok(s.clone()),
-                    _ => Err(err(vpath.clone(), format!("`{op}` needs a string value"))),
-                };
-                let test = match op.as_str() {
-                    "eq" => Test::Eq(scalar()?),
-                    "ne" => Test::Ne(scalar()?),
-                    "in" => Test::In(list()?),
-                    "not_in" => Test::NotIn(list()?),
-                    "gt" => number(Cmp::Gt)?,
-                    "gte" => number(Cmp::Gte)?,
-                    "lt" => number(Cmp::Lt)?,
-                    "lte" => number(Cmp::Lte)?,
-                    "prefix" => Test::Prefix(text()?),
-                    "regex" => {
-                        let pattern = text()?;
-                        Test::Regex(
-                            regex_lite::Regex::new(&pattern)
-                                .map_err(|e| err(vpath.clone(), format!("invalid regex: {e}")))?,
-                        )
-                    }
-                    "exists" => Test::Exists,
-                    "not_exists" => Test::NotExists,
-                    other => {
-                        return Err(err(
-                            format!("{path}.op"),
-                            format!(
-                                "unknown op `{other}`; expected one of eq, ne, in, not_in, gt, \
-                                 gte, lt, lte, regex, prefix, exists, not_exists"
-                            ),
-                        ))
-                    }
-                };
+                let test = leaf_test(op, value.as_ref())
+                    .map_err(|(field, m)| err(format!("{path}.{field}"), m))?;
                 Cond::Leaf(Attr::parse(attr), test)
             }
         })

@@ -4,7 +4,9 @@
 //! compiler ([`crate::compile`]) enforces the snapshot's, [`crate::beacon`] the beacons', the
 //! worker the visitor requests', and the control plane its API bodies' (which it checks by
 //! compiling the snapshot they would produce). `docs/snapshot.md` and `docs/control.md` print
-//! the table. Lengths are bytes of UTF-8, never characters. The limits keep every document the
+//! the table. Keys and origins are printable ASCII, so their length is the same in bytes and in
+//! characters; free text (descriptions, condition values) is counted in characters, ids in
+//! beacons in bytes, and each constant says which. The limits keep every document the
 //! control plane stores well inside serde_json's 128 levels of nesting, so whatever is stored
 //! can be parsed again and published.
 
@@ -12,7 +14,8 @@ use serde_json::Value;
 
 /// A whole snapshot, as JSON: what the edge accepts and the control plane publishes.
 pub const MAX_SNAPSHOT_BYTES: usize = 5 * 1024 * 1024;
-/// Tests, variants, layers, personas, metrics and every `hash_id`: 1 to this many bytes.
+/// Tests, variants, layers, personas, metrics and every `hash_id`: 1 to this many printable
+/// ASCII characters (`!` to `~`: no spaces, no control characters).
 pub const MAX_KEY_BYTES: usize = 100;
 /// Variants per test (the first is the control).
 pub const MIN_VARIANTS: usize = 2;
@@ -31,16 +34,16 @@ pub const MAX_CONDITION_DEPTH: usize = 8;
 pub const MAX_CONDITION_NODES: usize = 256;
 /// Items of one `in` / `not_in` list.
 pub const MAX_CONDITION_LIST: usize = 1000;
-/// An attribute name, a condition's string value or regex pattern, a list item.
-pub const MAX_CONDITION_TEXT_BYTES: usize = 1024;
+/// An attribute name, a condition's string value or regex pattern, a list item: characters.
+pub const MAX_CONDITION_TEXT_CHARS: usize = 1024;
 /// Layers, personas and allowed origins per snapshot, each.
 pub const MAX_LAYERS: usize = 100;
 pub const MAX_PERSONAS: usize = 100;
 pub const MAX_ORIGINS: usize = 100;
-/// One allowed origin.
+/// One allowed origin (printable ASCII).
 pub const MAX_ORIGIN_BYTES: usize = 256;
-/// A test's `description` (control plane only; not published).
-pub const MAX_DESCRIPTION_BYTES: usize = 10_000;
+/// A test's `description`, in characters (control plane only; not published).
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 /// The largest relative weight of a variant. Weights are normalised over the test, so the
 /// scale is free; the bound keeps the sum of ten weights finite.
 pub const MAX_WEIGHT: f64 = 1e300;
@@ -95,16 +98,14 @@ pub fn json_len(v: &Value) -> usize {
     count.0
 }
 
-/// Whether `key` is a valid key: 1 to [`MAX_KEY_BYTES`] bytes, no whitespace or control
-/// characters.
+/// Whether `key` is a valid key: 1 to [`MAX_KEY_BYTES`] printable ASCII characters, which is
+/// what the pattern `^[!-~]{1,100}$` of the OpenAPI document says.
 pub fn is_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= MAX_KEY_BYTES
-        && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+    !key.is_empty() && key.len() <= MAX_KEY_BYTES && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The message for a key that [`is_key`] refuses.
-pub const KEY_RULE: &str = "must be 1-100 bytes without whitespace or control characters";
+pub const KEY_RULE: &str = "must be 1 to 100 printable ASCII characters (no spaces)";
 
 #[cfg(test)]
 mod tests {
@@ -132,10 +133,11 @@ mod tests {
     #[test]
     fn keys_are_bounded_in_bytes() {
         assert!(is_key(&"a".repeat(100)));
+        assert!(is_key("hero-headline_v2.1:b~!"));
         assert!(!is_key(&"a".repeat(101)));
-        // 34 three-byte characters are 102 bytes.
-        assert!(!is_key(&"€".repeat(34)));
+        assert!(!is_key("grüße"));
         assert!(!is_key("a b"));
+        assert!(!is_key("a\tb"));
         assert!(!is_key(""));
     }
 }

@@ -169,7 +169,7 @@ fn conditions_are_bounded_in_depth_nodes_lists_and_text() {
         deep,
         json!({ "any": many }),
         json!({"attr": "a", "op": "in", "value": list}),
-        json!({"attr": "a", "op": "regex", "value": "x".repeat(MAX_CONDITION_TEXT_BYTES + 1)}),
+        json!({"attr": "a", "op": "regex", "value": "x".repeat(MAX_CONDITION_TEXT_CHARS + 1)}),
         json!({"attr": "a", "op": "in", "value": [[1]]}),
         json!({"attr": "a", "op": "exists", "value": {"x": 1}}),
     ];
@@ -246,4 +246,78 @@ fn whatever_compiles_cleanly_parses_again_after_serialising() {
     let parsed: edgewise_shared::Snapshot = serde_json::from_value(wire).unwrap();
     let again = serde_json::to_string(&parsed).unwrap();
     assert!(CompiledSnapshot::from_json(&again).unwrap().1.is_empty());
+}
+
+#[test]
+fn each_op_takes_the_value_the_openapi_document_says() {
+    let leaf = |op: &str, value: Option<Value>| {
+        let mut when = json!({"attr": "a", "op": op});
+        if let Some(v) = value {
+            when["value"] = v;
+        }
+        let mut t =
+            test_with_variants(json!([{"key": "a", "weight": 1}, {"key": "b", "weight": 1}]));
+        t["targeting"] = json!({ "when": when });
+        invalid_paths(&snapshot(json!([t]), json!({})))
+    };
+    let ok: Vec<(&str, Option<Value>)> = vec![
+        ("eq", Some(json!("x"))),
+        ("eq", Some(json!(true))),
+        ("ne", Some(json!(2.5))),
+        ("in", Some(json!(["a", 1, false]))),
+        ("gt", Some(json!(18))),
+        ("lte", Some(json!("-12.5e3"))),
+        ("regex", Some(json!("^a+$"))),
+        ("prefix", Some(json!("/docs"))),
+        ("exists", None),
+        ("not_exists", None),
+    ];
+    for (op, v) in ok {
+        assert!(leaf(op, v.clone()).is_empty(), "{op} {v:?}");
+    }
+    let refused: Vec<(&str, Option<Value>)> = vec![
+        ("eq", None),
+        ("eq", Some(json!(null))),
+        ("in", Some(json!("a"))),
+        ("gt", Some(json!("18 "))),
+        ("gt", Some(json!("+1"))),
+        ("gt", Some(json!("01"))),
+        ("gt", Some(json!("1."))),
+        ("gt", Some(json!("inf"))),
+        ("gt", Some(json!(true))),
+        ("regex", Some(json!("(?=a)"))),
+        ("prefix", Some(json!(1))),
+        ("exists", Some(json!(true))),
+    ];
+    for (op, v) in refused {
+        assert_eq!(
+            leaf(op, v.clone()),
+            ["tests[0].targeting.when.value"],
+            "{op} {v:?}"
+        );
+    }
+    assert_eq!(leaf("like", None), ["tests[0].targeting.when.op"]);
+}
+
+#[test]
+fn origins_are_printable_ascii_host_and_port() {
+    let paths =
+        |origins: Value| invalid_paths(&snapshot(json!([]), json!({"allowed_origins": origins})));
+    assert!(paths(json!([
+        "*",
+        "https://shop.example",
+        "http://localhost:8080/"
+    ]))
+    .is_empty());
+    assert_eq!(
+        paths(json!([
+            "https://a.example/x",
+            "ftp://a",
+            "https://",
+            "https://bücher.example",
+            "https://a b"
+        ]))
+        .len(),
+        5
+    );
 }

@@ -34,6 +34,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request is valid but does not fit what is already there, field by field.
+    #[error("conflict")]
+    Conflicts(Vec<FieldError>),
     #[error("invalid request")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -67,7 +70,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Conflicts(_) => StatusCode::CONFLICT,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) | AppError::Malformed(_) => StatusCode::BAD_REQUEST,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -87,7 +90,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let errors = match self {
-            AppError::Validation(errors) => errors,
+            AppError::Validation(errors) | AppError::Conflicts(errors) => errors,
             AppError::Malformed(error) => vec![error],
             AppError::Db(e) => {
                 tracing::error!(error = %e, "database error");

@@ -17,7 +17,7 @@ use edgewise_shared::snapshot::{
 use edgewise_shared::{CompiledSnapshot, SnapshotError};
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{AppError, FieldError};
 
 /// Where a test is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,12 +205,45 @@ pub fn publishable(wire: &Snapshot) -> Result<(Snapshot, Vec<Warning>), Snapshot
     Ok((clean, warnings))
 }
 
-/// A snapshot-wide refusal as a field error of the request that caused it.
-fn refused(e: SnapshotError) -> FieldError {
-    FieldError::new(
-        "",
-        format!("the edge would refuse the resulting snapshot: {e}"),
-    )
+/// What validation found: problems of the request itself (422), and problems of how it fits
+/// what is already there (409): a layer that does not exist, an overlapping slot, a snapshot
+/// the edge would refuse as too large, a primary metric a running test needs.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub invalid: Vec<FieldError>,
+    pub conflicts: Vec<FieldError>,
+}
+
+impl Problems {
+    pub fn into_result(self) -> Result<(), AppError> {
+        if !self.invalid.is_empty() {
+            Err(AppError::Validation(self.invalid))
+        } else if !self.conflicts.is_empty() {
+            Err(AppError::Conflicts(self.conflicts))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Everything as a conflict: for a request with no body (start), the stored definition is
+    /// what does not fit.
+    pub fn into_conflict(mut self) -> Result<(), AppError> {
+        self.conflicts.append(&mut self.invalid);
+        self.into_result()
+    }
+
+    fn refused(&mut self, e: SnapshotError) {
+        match e {
+            // Only `PUT /api/v1/holdout` sets it: its body's field.
+            SnapshotError::InvalidHoldout(_) => {
+                self.invalid.push(FieldError::new("share", e.to_string()));
+            }
+            e => self.conflicts.push(FieldError::new(
+                "",
+                format!("the edge would refuse the resulting snapshot: {e}"),
+            )),
+        }
+    }
 }
 
 /// Checks `candidate` as if it were running beside the other published tests.
@@ -219,10 +252,10 @@ pub fn validate_test(
     others: &[TestRecord],
     settings: &Settings,
     require_primary: bool,
-) -> Result<(), Vec<FieldError>> {
-    let mut errors = Vec::new();
+) -> Problems {
+    let mut p = Problems::default();
     if candidate.description.chars().count() > MAX_DESCRIPTION_CHARS {
-        errors.push(FieldError::new(
+        p.invalid.push(FieldError::new(
             "description",
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
@@ -233,7 +266,7 @@ pub fn validate_test(
         .filter(|m| m.role == MetricRole::Primary)
         .count();
     if require_primary && primaries != 1 {
-        errors.push(FieldError::new(
+        p.conflicts.push(FieldError::new(
             "metrics",
             "a running test needs exactly one primary metric",
         ));
@@ -255,38 +288,50 @@ pub fn validate_test(
     snap.tests.extend(record.to_wire());
     let prefix = format!("tests[{index}]");
     match publishable(&snap) {
-        Err(e) => errors.push(refused(e)),
+        Err(e) => p.refused(e),
         Ok((_, warnings)) => {
-            for w in warnings {
-                if let Warning::InvalidTest { path, message, .. } = &w {
-                    if let Some(rest) = path.strip_prefix(&prefix) {
-                        errors.push(FieldError::new(rest.trim_start_matches('.'), message));
+            for w in &warnings {
+                let Some(rest) = w.path().strip_prefix(&prefix) else {
+                    continue;
+                };
+                let field = rest.trim_start_matches('.');
+                match w {
+                    Warning::InvalidTest { message, .. } => {
+                        p.invalid.push(FieldError::new(field, message));
                     }
-                } else if let Warning::DuplicateTest { path, .. } = &w {
-                    if path == &prefix {
-                        errors.push(FieldError::new("key", "already used by another test"));
+                    Warning::ConflictingTest { message, .. } => {
+                        p.conflicts.push(FieldError::new(field, message));
                     }
+                    Warning::DuplicateTest { .. } => {
+                        p.conflicts
+                            .push(FieldError::new("key", "already used by another test"));
+                    }
+                    _ => {}
                 }
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    p
 }
 
-/// Checks new settings against the published tests: every warning is an error.
-pub fn validate_settings(settings: &Settings, tests: &[TestRecord]) -> Result<(), Vec<FieldError>> {
+/// Checks new settings against the published tests: a problem of the settings themselves is
+/// invalid, one they cause in a published test a conflict.
+pub fn validate_settings(settings: &Settings, tests: &[TestRecord]) -> Problems {
+    let mut p = Problems::default();
     match publishable(&build_snapshot(1, tests, settings)) {
-        Err(e) => Err(vec![refused(e)]),
-        Ok((_, warnings)) if warnings.is_empty() => Ok(()),
-        Ok((_, warnings)) => Err(warnings
-            .iter()
-            .map(|w| FieldError::new(w.path(), w.to_string()))
-            .collect()),
+        Err(e) => p.refused(e),
+        Ok((_, warnings)) => {
+            for w in &warnings {
+                let error = FieldError::new(w.path(), w.to_string());
+                if w.item().is_some_and(|(list, _)| list == "tests") {
+                    p.conflicts.push(error);
+                } else {
+                    p.invalid.push(error);
+                }
+            }
+        }
     }
+    p
 }
 
 /// Changes a running test may not make: they would mix incomparable data.
@@ -337,9 +382,11 @@ mod tests {
     fn validation_reports_paths_relative_to_the_test() {
         let mut s = spec("t");
         s.variants[1].weight = -1.0;
-        let errs = validate_test(&s, &[], &Settings::default(), false).unwrap_err();
-        assert_eq!(errs[0].field, "variants[1].weight");
-        assert!(validate_test(&spec("t"), &[], &Settings::default(), true).is_ok());
+        let p = validate_test(&s, &[], &Settings::default(), false);
+        assert_eq!(p.invalid[0].field, "variants[1].weight");
+        assert!(validate_test(&spec("t"), &[], &Settings::default(), true)
+            .into_result()
+            .is_ok());
     }
 
     #[test]

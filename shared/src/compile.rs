@@ -48,6 +48,14 @@ pub enum Warning {
     },
     #[error("test `{test}` skipped ({path}): its key is already used by an earlier test")]
     DuplicateTest { test: String, path: String },
+    /// A test that is valid by itself but does not fit the rest of the snapshot: its layer
+    /// does not exist, or its slot overlaps an earlier test's.
+    #[error("test `{test}` skipped: {path}: {message}")]
+    ConflictingTest {
+        test: String,
+        path: String,
+        message: String,
+    },
     #[error("layer `{layer}` skipped ({path}): {message}")]
     InvalidLayer {
         layer: String,
@@ -70,6 +78,7 @@ impl Warning {
         match self {
             Warning::InvalidTest { path, .. }
             | Warning::DuplicateTest { path, .. }
+            | Warning::ConflictingTest { path, .. }
             | Warning::InvalidLayer { path, .. }
             | Warning::InvalidPersona { path, .. }
             | Warning::InvalidOrigin { path, .. } => path,
@@ -276,10 +285,22 @@ impl CompiledSnapshot {
             }
             match compile_test(t, &path, &layer_keys, &tests) {
                 Ok(c) => tests.push(c),
-                Err((path, message)) => warnings.push(Warning::InvalidTest {
-                    test: t.key.clone(),
+                Err(Skip {
                     path,
                     message,
+                    conflict,
+                }) => warnings.push(if conflict {
+                    Warning::ConflictingTest {
+                        test: t.key.clone(),
+                        path,
+                        message,
+                    }
+                } else {
+                    Warning::InvalidTest {
+                        test: t.key.clone(),
+                        path,
+                        message,
+                    }
                 }),
             }
         }
@@ -356,6 +377,24 @@ fn is_origin(s: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@'))
 }
 
+/// Why a test is skipped: `conflict` when the test is valid by itself but not beside the
+/// rest of the snapshot.
+struct Skip {
+    path: String,
+    message: String,
+    conflict: bool,
+}
+
+impl From<(String, String)> for Skip {
+    fn from((path, message): (String, String)) -> Skip {
+        Skip {
+            path,
+            message,
+            conflict: false,
+        }
+    }
+}
+
 type Invalid = (String, String);
 
 fn compile_test(
@@ -363,8 +402,12 @@ fn compile_test(
     path: &str,
     layer_keys: &[&str],
     accepted: &[CompiledTest],
-) -> Result<CompiledTest, Invalid> {
-    let bad = |field: &str, message: String| (format!("{path}.{field}"), message);
+) -> Result<CompiledTest, Skip> {
+    let bad = |field: &str, message: String| Skip::from((format!("{path}.{field}"), message));
+    let conflict = |field: &str, message: String| Skip {
+        conflict: true,
+        ..bad(field, message)
+    };
     if !is_key(&t.key) {
         return Err(bad("key", KEY_RULE.into()));
     }
@@ -449,7 +492,7 @@ fn compile_test(
         None => None,
         Some(slot) => {
             let Some(index) = layer_keys.iter().position(|k| *k == slot.key) else {
-                return Err(bad(
+                return Err(conflict(
                     "layer.key",
                     format!("no layer `{}` in this snapshot", slot.key),
                 ));
@@ -465,7 +508,7 @@ fn compile_test(
                 o.layer
                     .is_some_and(|(li, s, e)| li == index && s < end && start < e)
             }) {
-                return Err(bad(
+                return Err(conflict(
                     "layer.range",
                     format!("overlaps test `{}` in layer `{}`", other.key, slot.key),
                 ));

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::auth::{Caller, Editor, Viewer};
 use crate::db::{settings, tests, Actor, Mutation};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::JsonBody;
 use crate::model::{validate_settings, Settings};
 
@@ -46,7 +46,7 @@ async fn replace<T: Serialize + DeserializeOwned + Clone>(
         .into_iter()
         .filter(|t| t.status.published())
         .collect();
-    validate_settings(&new, &published).map_err(AppError::Validation)?;
+    validate_settings(&new, &published).into_result()?;
     let json = serde_json::to_value(&value)?;
     settings::put(&mut m.tx, key, &json).await?;
     let (before, after) = (serde_json::to_value(&old)?, serde_json::to_value(&new)?);

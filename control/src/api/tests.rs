@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::auth::{Approver, Caller, Editor, Viewer};
 use crate::db::Actor;
 use crate::db::{aggregates, settings, tests, Mutation};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldError};
 use crate::extract::{JsonBody, Path, Query};
 use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
 
@@ -72,7 +72,7 @@ async fn create(
         .cloned()
         .collect();
     let cfg = settings::load(&mut m.tx).await?;
-    validate_test(&spec, &published, &cfg, false).map_err(AppError::Validation)?;
+    validate_test(&spec, &published, &cfg, false).into_result()?;
     if !tests::insert(&mut m.tx, &spec, m.at).await? {
         return Err(AppError::Conflict(format!(
             "test `{}` already exists",
@@ -122,8 +122,7 @@ async fn update(
         .filter(|t| t.status.published())
         .collect();
     let cfg = settings::load(&mut m.tx).await?;
-    validate_test(&spec, &others, &cfg, old.status != Status::Draft)
-        .map_err(AppError::Validation)?;
+    validate_test(&spec, &others, &cfg, old.status != Status::Draft).into_result()?;
     let mut rec = old.clone();
     rec.spec = spec;
     rec.updated_at = m.at;
@@ -167,15 +166,15 @@ async fn transition(
             .filter(|o| o.status.published())
             .collect();
         let cfg = settings::load(&mut m.tx).await?;
-        validate_test(&old.spec, &others, &cfg, true).map_err(AppError::Validation)?;
+        validate_test(&old.spec, &others, &cfg, true).into_conflict()?;
     }
     let mut rec = old.clone();
     if let Some(w) = winner {
         if !rec.spec.variants.iter().any(|v| v.key == w) {
-            return Err(AppError::invalid(
+            return Err(AppError::Conflicts(vec![FieldError::new(
                 "winner",
                 "must be one of the test's variants",
-            ));
+            )]));
         }
         rec.winner = Some(w);
     }

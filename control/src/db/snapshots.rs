@@ -91,10 +91,11 @@ pub async fn publish(
     })
 }
 
-/// [`publishable`], with a snapshot-wide refusal (too large) as the request's fault.
+/// [`publishable`], with a snapshot-wide refusal (too large) as a conflict of the change
+/// that caused it with what is already published.
 fn checked(snap: &Snapshot) -> AppResult<(Snapshot, Vec<Warning>)> {
     publishable(snap).map_err(|e| {
-        AppError::Validation(vec![FieldError::new(
+        AppError::Conflicts(vec![FieldError::new(
             "",
             format!("the edge would refuse the resulting snapshot: {e}"),
         )])

@@ -133,7 +133,7 @@ async fn too_large(app: TestApp) {
         started += 1;
         assert!(started < 40, "never refused");
     };
-    assert_eq!(refused.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.1);
+    assert_eq!(refused.0, StatusCode::CONFLICT, "{}", refused.1);
     let (field, message) = only_error(&refused.1);
     assert_eq!(field, "");
     assert!(

@@ -53,7 +53,7 @@ async fn lifecycle_flow(app: TestApp) {
     let (s, e) = app
         .post("/api/v1/tests/hero/stop", json!({"winner": "zzz"}))
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::CONFLICT, "not one of the test's variants");
     assert_eq!(e["errors"][0]["field"], "winner");
     let (s, t) = app
         .post("/api/v1/tests/hero/stop", json!({"winner": "b"}))
@@ -144,7 +144,7 @@ async fn validation_errors(app: TestApp) {
     let (s, e) = app.post("/api/v1/tests/noprimary/start", json!(null)).await;
     assert_eq!(
         (s, e["errors"][0]["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("metrics"))
+        (StatusCode::CONFLICT, Some("metrics"))
     );
 
     // Layers: a slot must name a known layer and not overlap a published test's slot.
@@ -164,18 +164,18 @@ async fn validation_errors(app: TestApp) {
     let (s, e) = app.post("/api/v1/tests", b).await;
     assert_eq!(
         (s, e["errors"][0]["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("layer.range"))
+        (StatusCode::CONFLICT, Some("layer.range"))
     );
     let mut c = test_spec("c");
     c["layer"] = json!({"key": "nope", "range": [0, 10]});
     let (s, e) = app.post("/api/v1/tests", c).await;
     assert_eq!(
         (s, e["errors"][0]["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("layer.key"))
+        (StatusCode::CONFLICT, Some("layer.key"))
     );
     // Removing a layer a running test uses is refused.
     let (s, _) = app.put("/api/v1/layers", json!([])).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::CONFLICT);
 
     // Settings validation.
     let (s, e) = app

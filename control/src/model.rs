@@ -235,8 +235,8 @@ impl Problems {
     fn refused(&mut self, e: SnapshotError) {
         match e {
             // Only `PUT /api/v1/holdout` sets it: its body's field.
-            SnapshotError::InvalidHoldout(_) => {
-                self.invalid.push(FieldError::new("share", e.to_string()));
+            SnapshotError::InvalidHoldout { field, .. } => {
+                self.invalid.push(FieldError::new(field, e.to_string()));
             }
             e => self.conflicts.push(FieldError::new(
                 "",

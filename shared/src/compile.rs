@@ -32,8 +32,12 @@ pub enum SnapshotError {
     UnsupportedSchema(u32),
     #[error("hash_version {0} is not supported (this build buckets with {HASH_VERSION})")]
     UnsupportedHashVersion(u32),
-    #[error("holdout.share must be a number in [0, 1], got {0}")]
-    InvalidHoldout(f64),
+    /// `field` of the holdout (`share` or `hash_id`) is invalid.
+    #[error("holdout.{field} {message}")]
+    InvalidHoldout {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// A part of the snapshot that was skipped, and why.
@@ -202,7 +206,16 @@ impl CompiledSnapshot {
         }
         let holdout = match &wire.holdout {
             Some(h) if !(0.0..=1.0).contains(&h.share) => {
-                return Err(SnapshotError::InvalidHoldout(h.share))
+                return Err(SnapshotError::InvalidHoldout {
+                    field: "share",
+                    message: format!("must be a number in [0, 1], got {}", h.share),
+                })
+            }
+            Some(h) if h.hash_id.as_deref().is_some_and(|id| !is_key(id)) => {
+                return Err(SnapshotError::InvalidHoldout {
+                    field: "hash_id",
+                    message: format!("{KEY_RULE} (omit it for the default)"),
+                })
             }
             Some(h) => Some(Holdout {
                 hash_id: h
@@ -354,9 +367,9 @@ impl CompiledSnapshot {
     }
 }
 
-/// `*`, or `http(s)://host[:port]` with an optional trailing `/`, in printable ASCII (browsers
-/// send international host names as punycode): the OpenAPI pattern
-/// `^(\*|https?://[!"$-.0->A-~]+/?)$`.
+/// `*`, or `http(s)://host[:port]` with an optional trailing `/`, the host a DNS name or IPv4
+/// address (international names as punycode; no IPv6 literals): the OpenAPI pattern
+/// `^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?)$`.
 fn is_origin(s: &str) -> bool {
     if s.len() > limits::MAX_ORIGIN_BYTES {
         return false;
@@ -370,11 +383,14 @@ fn is_origin(s: &str) -> bool {
     else {
         return false;
     };
-    let host = rest.strip_suffix('/').unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest.split_once(':').unwrap_or((rest, "1"));
     !host.is_empty()
         && host
             .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        && (1..=5).contains(&port.len())
+        && port.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Why a test is skipped: `conflict` when the test is valid by itself but not beside the

@@ -245,7 +245,8 @@ fn leaf_test(op: &str, value: Option<&Value>) -> Result<Test, (&'static str, Str
             Some(Value::String(s)) if is_json_number(s) => s.parse::<f64>().ok(),
             _ => None,
         };
-        match n.filter(|n| n.is_finite()) {
+        // A string past f64's range parses to an infinity, which compares as such.
+        match n {
             Some(n) => Ok(Test::Num(cmp, n)),
             None => bad(format!(
                 "`{op}` needs a number, or a string written as a JSON number"

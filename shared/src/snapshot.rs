@@ -124,7 +124,24 @@ pub struct Targeting {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerSlot {
     pub key: String,
+    #[serde(deserialize_with = "whole_numbers")]
     pub range: [u32; 2],
+}
+
+/// Two whole numbers, written `5000` or `5000.0` (JSON does not tell them apart, and neither does
+/// JSON Schema's `integer`).
+fn whole_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u32; 2], D::Error> {
+    let [a, b] = <[f64; 2]>::deserialize(d)?;
+    let whole = |x: f64| {
+        (x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&x))
+            .then_some(x as u32)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "expected a whole number in 0..=4294967295, got {x}"
+                ))
+            })
+    };
+    Ok([whole(a)?, whole(b)?])
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,103 @@
+"""Rules of the control plane's API that JSON Schema cannot state, for scripts/api-fuzz.
+
+The OpenAPI document states every constraint JSON Schema can express, and the server enforces
+each of them. A few rules relate two values (or need a regex engine) and cannot be written in
+JSON Schema; the document names them in prose. So that schemathesis' "schema-valid request
+rejected" check stays meaningful, this hook makes every generated body keep those rules:
+
+- `PUT /api/v1/tests/{key}`: the body's `key` is the key in the URL;
+- variant keys, and metric keys, are unique within a test; layer keys and persona keys are
+  unique in their lists;
+- `start_at` is earlier than `end_at`;
+- a layer slot's range has start < end;
+- a `regex` condition's value compiles (regex-lite: no look-around or back-references).
+
+It touches valid (positive) cases only: a negative one is refused for the violation it was
+made with, whatever else it holds.
+"""
+
+from datetime import datetime
+from urllib.parse import unquote
+
+import schemathesis
+
+
+def _unique_keys(items):
+    if not isinstance(items, list):
+        return
+    seen = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            continue
+        key = item["key"]
+        while key in seen:
+            key = (key[: 100 - len(str(i)) - 1] + "~" + str(i)) if key else str(i)
+            i += 1
+        item["key"] = key
+        seen.add(key)
+
+
+def _when(cond):
+    if isinstance(cond, dict):
+        if cond.get("op") == "regex" and isinstance(cond.get("value"), str):
+            cond["value"] = "^edgewise$"
+        for group in ("all", "any"):
+            if isinstance(cond.get(group), list):
+                for c in cond[group]:
+                    _when(c)
+        _when(cond.get("not"))
+
+
+def _time(v):
+    if not isinstance(v, str):
+        return None
+    try:
+        return datetime.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def _spec(body, path_key=None):
+    if not isinstance(body, dict):
+        return
+    if path_key is not None and "key" in body:
+        body["key"] = path_key
+    _unique_keys(body.get("variants"))
+    _unique_keys(body.get("metrics"))
+    start, end = _time(body.get("start_at")), _time(body.get("end_at"))
+    if start is not None and end is not None:
+        try:
+            if start >= end:
+                body["end_at"] = None
+        except TypeError:  # one naive, one aware: not RFC 3339 both
+            pass
+    layer = body.get("layer")
+    if isinstance(layer, dict) and isinstance(layer.get("range"), list) and len(layer["range"]) == 2:
+        a, b = layer["range"]
+        if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and a >= b:
+            layer["range"] = [min(a, b), max(a, b)] if a != b else ([a, a + 1] if a < 10000 else [a - 1, a])
+    targeting = body.get("targeting")
+    if isinstance(targeting, dict):
+        _when(targeting.get("when"))
+
+
+@schemathesis.hook
+def map_case(context, case):
+    # Only valid cases: a negative case is refused for its own violation anyway.
+    meta = case.meta
+    if meta is None or meta.generation.mode.value != "positive":
+        return case
+    if case.method == "POST" and case.path == "/api/v1/tests":
+        _spec(case.body)
+    elif case.method == "PUT" and case.path == "/api/v1/tests/{key}":
+        # Path parameters may arrive here already percent-encoded.
+        key = case.path_parameters.get("key")
+        _spec(case.body, unquote(key) if isinstance(key, str) else key)
+    elif case.method == "PUT" and case.path == "/api/v1/layers":
+        _unique_keys(case.body)
+    elif case.method == "PUT" and case.path == "/api/v1/personas" and isinstance(case.body, list):
+        _unique_keys(case.body)
+        for persona in case.body:
+            if isinstance(persona, dict):
+                _when(persona.get("when"))
+    return case

@@ -51,11 +51,20 @@ pg_start() {
   fi
   PG_DIR=$(mktemp -d /tmp/edgewise-pg.XXXXXX)
   chown postgres "$PG_DIR"
-  step "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT ($PG_DIR)"
   runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" start >/dev/null
-  export EDGEWISE_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  # The port may be taken (another cluster, a leftover): the next ones are tried.
+  local port
+  for port in $(seq "$PG_PORT" $((PG_PORT + 20))); do
+    step "starting PostgreSQL 15 on 127.0.0.1:$port ($PG_DIR)"
+    if runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+      -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" start >/dev/null; then
+      export EDGEWISE_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+      return 0
+    fi
+    grep -q "could not bind\|already in use" "$PG_DIR/log" || { cat "$PG_DIR/log" >&2; return 1; }
+  done
+  echo "no free port for PostgreSQL in $PG_PORT..$((PG_PORT + 20))" >&2
+  return 1
 }
 
 pg_stop() {

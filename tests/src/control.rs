@@ -20,13 +20,15 @@ pub struct ControlPlane {
     pub ingest_key: String,
     pub client: Client,
     dir: TempDir,
+    /// The port it listens on, across restarts.
+    _port: tools::PortLease,
 }
 
 impl ControlPlane {
     /// Creates the database, an admin token and an ingestion key; does not start the server.
     pub fn prepare() -> ControlPlane {
         let dir = TempDir::new("edgewise-control");
-        let port = tools::free_port();
+        let port = tools::PortLease::new();
         let db = format!("sqlite://{}", dir.path().join("edgewise.db").display());
         let cli = |args: &[&str]| {
             let out = Command::new(tools::edgewise_cli())
@@ -44,11 +46,12 @@ impl ControlPlane {
         let admin_token = cli(&["token", "create", "--role", "admin"]);
         let ingest_key = cli(&["ingest-key", "create", "--site", "e2e"]);
         ControlPlane {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://127.0.0.1:{}", port.port),
             admin_token,
             ingest_key,
             client: Client::new(),
             dir,
+            _port: port,
         }
     }
 

@@ -136,10 +136,61 @@ impl Drop for TempDir {
     }
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
+/// A TCP port on 127.0.0.1 reserved for one server a test starts, for as long as the lease
+/// lives. Servers that can bind port 0 and report the port they got do that instead; a lease is
+/// for those that must be told their port: `wrangler dev` and its inspector, a control plane
+/// restarted on the address the worker forwards to, python's `http.server`.
+///
+/// Ports used to be "free a moment ago" (bind port 0, close, hand the number over), and another
+/// test's server could take one in between. A leased port is never handed out that way:
+/// - it lies below the kernel's ephemeral range, where every port-0 bind lands, so no server
+///   binding port 0 (workerd inside wrangler, control planes, receivers) can take it;
+/// - an exclusive lock on a file named after it, held by this process until the lease is
+///   dropped (or the process dies), keeps every other test process from leasing it too;
+/// - it was free when leased (bound once), so nothing outside the tests held it.
+///
+/// What is left is another program on the machine binding it explicitly; [`crate::worker`]
+/// retries with fresh leases when wrangler reports the address in use.
+#[derive(Debug)]
+pub struct PortLease {
+    pub port: u16,
+    _lock: std::fs::File,
+}
+
+impl PortLease {
+    pub fn new() -> PortLease {
+        let dir = std::env::temp_dir().join("edgewise-test-ports");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        // Below the ephemeral range (Linux: 32768..=60999 unless configured otherwise).
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(32768);
+        let (low, high) = (20_000u16, ephemeral_low.max(21_000));
+        let span = u32::from(high - low);
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id().wrapping_mul(2_654_435_761);
+        for i in 0..span {
+            let port =
+                low + u16::try_from((seed.wrapping_add(i.wrapping_mul(7919))) % span).unwrap_or(0);
+            let Ok(lock) = std::fs::File::create(dir.join(port.to_string())) else {
+                continue;
+            };
+            if lock.try_lock().is_err() {
+                continue;
+            }
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return PortLease { port, _lock: lock };
+            }
+        }
+        panic!("no free port in {low}..{high}");
+    }
+}
+
+impl Default for PortLease {
+    fn default() -> Self {
+        PortLease::new()
+    }
 }

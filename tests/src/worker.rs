@@ -2,7 +2,8 @@
 //!
 //! `wrangler dev` runs several processes (node, esbuild, two workerd); it is started with
 //! `setsid` so [`Worker`]'s drop can stop the whole group by its id. Each worker gets its own
-//! port, inspector port and `--persist-to` directory, so tests never share KV or queue state.
+//! leased port and inspector port ([`tools::PortLease`]) and `--persist-to` directory, so tests
+//! never share a port, KV or queue state.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -24,16 +25,36 @@ pub struct Worker {
     pub client: Client,
     log: PathBuf,
     persist: PathBuf,
+    /// Its port and its inspector's, held while it runs.
+    _ports: [tools::PortLease; 2],
     _state: TempDir,
 }
 
 impl Worker {
-    /// Starts the worker with test mode on and `vars` on top of `wrangler.toml`'s.
+    /// Starts the worker with test mode on and `vars` on top of `wrangler.toml`'s, on leased
+    /// ports ([`tools::PortLease`]); if wrangler still finds one taken (by a program outside
+    /// the tests), it starts again on fresh ones.
     pub fn start(vars: &[(&str, &str)]) -> Worker {
+        let mut attempt = 1;
+        loop {
+            match Worker::try_start(vars) {
+                Ok(worker) => return worker,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => {
+                    eprintln!(
+                        "wrangler dev found its port taken; starting again (attempt {attempt})"
+                    );
+                    attempt += 1;
+                }
+                Err(log) => panic!("wrangler dev exited before serving:\n{log}"),
+            }
+        }
+    }
+
+    fn try_start(vars: &[(&str, &str)]) -> Result<Worker, String> {
         let wrangler = tools::wrangler();
         let state = TempDir::new("edgewise-wrangler");
-        let port = tools::free_port();
-        let inspector = tools::free_port();
+        let port = tools::PortLease::new();
+        let inspector = tools::PortLease::new();
         let log = state.path().join("wrangler.log");
         let persist = state.path().join("persist");
         let log_file = File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
@@ -44,8 +65,8 @@ impl Worker {
         cmd.arg(&wrangler)
             .args(["dev", "--config"])
             .arg(tools::root().join("wrangler.toml"))
-            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &inspector.to_string()])
+            .args(["--ip", "127.0.0.1", "--port", &port.port.to_string()])
+            .args(["--inspector-port", &inspector.port.to_string()])
             .arg("--persist-to")
             .arg(&persist)
             .args(["--log-level", "info"]);
@@ -74,31 +95,30 @@ impl Worker {
             .unwrap_or_else(|e| panic!("cannot start `setsid wrangler dev`: {e}"));
         let mut worker = Worker {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://127.0.0.1:{}", port.port),
             client: Client::new(),
             log,
             persist,
+            _ports: [port, inspector],
             _state: state,
         };
-        worker.wait_ready();
-        worker
+        worker.wait_ready()?;
+        Ok(worker)
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits for the first 200 from `/v1/health`; the log if wrangler exits first.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "wrangler dev exited ({status}) before serving:\n{}",
-                    self.log_text()
-                );
+                return Err(format!("({status})\n{}", self.log_text()));
             }
             if let Ok(r) = self
                 .client
                 .request("GET", &self.url("/v1/health"), &[], None)
             {
                 if r.status == 200 {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(

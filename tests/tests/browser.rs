@@ -42,7 +42,8 @@ fn the_demo_page_shows_its_variant_and_the_click_converts() {
         page.replace("EDGE_URL", &worker.base),
     )
     .unwrap();
-    let port = tools::free_port();
+    let lease = tools::PortLease::new();
+    let port = lease.port;
     let demo = format!("http://127.0.0.1:{port}");
     let _server = Server(
         Command::new("python3")

@@ -55,3 +55,41 @@ async fn served_and_routed(app: crate::common::TestApp) {
     }
     app.shutdown().await;
 }
+
+/// The numbers the document states are the ones the server enforces (`shared::limits`).
+#[test]
+fn stated_limits_are_the_enforced_ones() {
+    use edgewise_shared::limits::*;
+    let doc: Value = serde_json::from_str(edgewise_control::api::openapi::DOCUMENT).unwrap();
+    let s = &doc["components"]["schemas"];
+    assert_eq!(s["Key"]["maxLength"], MAX_KEY_BYTES);
+    assert_eq!(s["Key"]["pattern"], format!("^[!-~]{{1,{MAX_KEY_BYTES}}}$"));
+    let spec = &s["TestSpec"]["properties"];
+    assert_eq!(spec["description"]["maxLength"], MAX_DESCRIPTION_CHARS);
+    assert_eq!(spec["variants"]["minItems"], MIN_VARIANTS);
+    assert_eq!(spec["variants"]["maxItems"], MAX_VARIANTS);
+    assert_eq!(spec["metrics"]["maxItems"], MAX_METRICS);
+    assert_eq!(s["Variant"]["properties"]["weight"]["maximum"], MAX_WEIGHT);
+    assert_eq!(
+        s["Variant"]["properties"]["overrides"]["properties"]["persona"]["maxProperties"],
+        MAX_PERSONAS
+    );
+    assert_eq!(
+        s["Targeting"]["properties"]["personas"]["maxItems"],
+        MAX_PERSONAS
+    );
+    assert_eq!(s["Origin"]["maxLength"], MAX_ORIGIN_BYTES);
+    assert_eq!(
+        s["ConditionLeaf"]["properties"]["attr"]["maxLength"],
+        MAX_CONDITION_TEXT_CHARS
+    );
+    let put = |path: &str| {
+        doc["paths"][path]["put"]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    assert_eq!(put("/api/v1/layers")["maxItems"], MAX_LAYERS);
+    assert_eq!(put("/api/v1/personas")["maxItems"], MAX_PERSONAS);
+    assert_eq!(put("/api/v1/allowed-origins")["maxItems"], MAX_ORIGINS);
+    let events = &doc["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["events"];
+    assert_eq!(events["maxItems"], MAX_BATCH_EVENTS);
+}

@@ -3,6 +3,7 @@
 //! [`app`] builds the router and runs it; [`api`] holds the admin routes under `/api/v1`,
 //! [`ingest`] the beacon endpoint (on SQLite through the
 //! [`writer`] thread), [`publish`] the task that pushes snapshots to edge workers.
+//! [`lifecycle`] moves a test through its states (for the API and the control plane itself);
 //! [`results`] turns aggregates into statistics; [`sim`] is `edgewise simulate`'s traffic generator.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
 //! building); [`db`] the storage functions, one module per table family, over SQLite or
@@ -16,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod lifecycle;
 pub mod model;
 pub mod publish;
 pub mod results;

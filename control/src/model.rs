@@ -225,6 +225,17 @@ impl Problems {
         }
     }
 
+    /// The error for a snapshot the edge would refuse as a whole.
+    pub fn refusal(e: SnapshotError) -> AppError {
+        let mut p = Problems::default();
+        p.refused(e);
+        if p.invalid.is_empty() {
+            AppError::Conflicts(p.conflicts)
+        } else {
+            AppError::Validation(p.invalid)
+        }
+    }
+
     /// Everything as a conflict: for a request with no body (start), the stored definition is
     /// what does not fit.
     pub fn into_conflict(mut self) -> Result<(), AppError> {

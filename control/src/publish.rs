@@ -23,7 +23,9 @@ use crate::config::Secret;
 use crate::db::snapshots::{self, PublishState};
 use crate::db::tests as experiments;
 use crate::db::{now_ms, settings, Actor, Db, Mutation, SYSTEM};
-use crate::model::{build_snapshot, Status, Transition};
+use crate::error::AppError;
+use crate::lifecycle;
+use crate::model::{build_snapshot, Transition};
 
 #[derive(Debug, Default)]
 struct Target {
@@ -135,25 +137,20 @@ pub async fn check_stored(db: &Db) -> anyhow::Result<Vec<String>> {
     let (_, warnings) = CompiledSnapshot::compile(&build_snapshot(0, &all, &cfg))?;
     let mut paused = Vec::new();
     for w in &warnings {
-        let Warning::InvalidTest { test, .. } = w else {
+        let (Warning::InvalidTest { test, .. } | Warning::ConflictingTest { test, .. }) = w else {
             continue;
         };
-        let mut m = Mutation::begin(db).await?;
-        let old = experiments::get_or_404(&mut m.tx, test).await?;
-        let Some(next) = Transition::Pause.apply(old.status) else {
-            continue;
-        };
-        debug_assert_eq!(old.status, Status::Running);
-        let mut rec = old.clone();
-        rec.status = next;
-        rec.updated_at = m.at;
-        experiments::update(&mut m.tx, &rec, m.at).await?;
-        let before = serde_json::to_value(&old)?;
-        let after = serde_json::json!({ "test": rec, "reason": w.to_string() });
-        m.finish(&system, "test.pause", test, Some(&before), Some(&after))
-            .await?;
-        tracing::warn!(test = %test, reason = %w, "paused a test this build cannot publish");
-        paused.push(test.clone());
+        let reason = w.to_string();
+        // Only a running test moves; any other state answers Conflict and is left as it is.
+        match lifecycle::transition(db, &system, test, Transition::Pause, None, Some(&reason)).await
+        {
+            Ok(_) => {
+                tracing::warn!(test = %test, reason = %w, "paused a test this build cannot publish");
+                paused.push(test.clone());
+            }
+            Err(AppError::Conflict(_)) => {}
+            Err(e) => return Err(anyhow::anyhow!("pausing `{test}`: {e}")),
+        }
     }
     // Checked again under the mutation lock: another replica starting may have replaced it.
     let mut m = Mutation::begin(db).await?;

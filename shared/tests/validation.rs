@@ -128,6 +128,10 @@ fn a_bad_test_is_skipped_with_a_warning_naming_its_field() {
         assert_eq!(warnings.len(), 1, "{test}: {warnings:?}");
         match &warnings[0] {
             Warning::InvalidTest { path: p, .. } => assert_eq!(p, path, "{test}"),
+            // A layer that does not exist: the test is fine by itself, it does not fit.
+            Warning::ConflictingTest { path: p, .. } if path == "tests[0].layer.key" => {
+                assert_eq!(p, path, "{test}")
+            }
             other => panic!("{test}: unexpected {other:?}"),
         }
         let keys: Vec<&str> = s.tests().map(|t| t.key()).collect();
@@ -162,7 +166,7 @@ fn duplicates_and_overlaps_keep_the_first() {
         [
             "invalid_layer",
             "invalid_persona",
-            "invalid_test",
+            "conflicting_test",
             "duplicate_test",
             "invalid_origin",
             "invalid_origin"

@@ -11,8 +11,9 @@ use crate::app::AppState;
 use crate::auth::{Approver, Caller, Editor, Viewer};
 use crate::db::Actor;
 use crate::db::{aggregates, settings, tests, Mutation};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult};
 use crate::extract::{JsonBody, Path, Query};
+use crate::lifecycle;
 use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
 
 pub fn router() -> Router<AppState> {
@@ -150,43 +151,8 @@ async fn transition(
     t: Transition,
     winner: Option<String>,
 ) -> AppResult<Json<TestRecord>> {
-    let mut m = Mutation::begin(&state.db).await?;
-    let old = tests::get_or_404(&mut m.tx, key).await?;
-    let Some(next) = t.apply(old.status) else {
-        return Err(AppError::Conflict(format!(
-            "cannot {} a {} test",
-            t.name(),
-            old.status.as_str()
-        )));
-    };
-    if t == Transition::Start {
-        let others: Vec<TestRecord> = tests::list(&mut m.tx, None)
-            .await?
-            .into_iter()
-            .filter(|o| o.status.published())
-            .collect();
-        let cfg = settings::load(&mut m.tx).await?;
-        validate_test(&old.spec, &others, &cfg, true).into_conflict()?;
-    }
-    let mut rec = old.clone();
-    if let Some(w) = winner {
-        if !rec.spec.variants.iter().any(|v| v.key == w) {
-            return Err(AppError::Conflicts(vec![FieldError::new(
-                "winner",
-                "must be one of the test's variants",
-            )]));
-        }
-        rec.winner = Some(w);
-    }
-    rec.status = next;
-    rec.updated_at = m.at;
-    tests::update(&mut m.tx, &rec, m.at).await?;
-    let (before, after) = (serde_json::to_value(&old)?, serde_json::to_value(&rec)?);
-    let action = format!("test.{}", t.name());
-    if m.finish(actor, &action, key, Some(&before), Some(&after))
-        .await?
-        .is_some()
-    {
+    let (rec, version) = lifecycle::transition(&state.db, actor, key, t, winner, None).await?;
+    if version.is_some() {
         state.publish.notify_one();
     }
     Ok(Json(rec))

@@ -12,8 +12,8 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use crate::error::{AppError, AppResult, FieldError};
-use crate::model::{build_snapshot, publishable};
+use crate::error::{AppError, AppResult};
+use crate::model::{build_snapshot, publishable, Problems};
 use edgewise_shared::{Snapshot, Warning};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -91,15 +91,20 @@ pub async fn publish(
     })
 }
 
-/// [`publishable`], with a snapshot-wide refusal (too large) as a conflict of the change
-/// that caused it with what is already published.
+/// [`publishable`], a snapshot-wide refusal (too large) as the change's error.
 fn checked(snap: &Snapshot) -> AppResult<(Snapshot, Vec<Warning>)> {
-    publishable(snap).map_err(|e| {
-        AppError::Conflicts(vec![FieldError::new(
-            "",
-            format!("the edge would refuse the resulting snapshot: {e}"),
-        )])
-    })
+    publishable(snap).map_err(Problems::refusal)
+}
+
+/// The keys (origins: the values) of one of the snapshot's lists, as warnings name them.
+fn names<'s>(snap: &'s Snapshot, list: &str) -> Vec<&'s str> {
+    match list {
+        "tests" => snap.tests.iter().map(|t| t.key.as_str()).collect(),
+        "layers" => snap.layers.iter().map(|l| l.key.as_str()).collect(),
+        "personas" => snap.personas.iter().map(|p| p.key.as_str()).collect(),
+        "allowed_origins" => snap.allowed_origins.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The skipped items of `built` that `previous` served (all of them if it is unreadable):
@@ -115,23 +120,10 @@ fn newly_skipped(
     skipped
         .into_iter()
         .filter(|w| match w.item() {
-            Some(("tests", i)) => built
-                .tests
+            Some((list, i)) => names(built, list)
                 .get(i)
-                .is_some_and(|t| prev.tests.iter().any(|p| p.key == t.key)),
-            Some(("layers", i)) => built
-                .layers
-                .get(i)
-                .is_some_and(|l| prev.layers.iter().any(|p| p.key == l.key)),
-            Some(("personas", i)) => built
-                .personas
-                .get(i)
-                .is_some_and(|l| prev.personas.iter().any(|p| p.key == l.key)),
-            Some(("allowed_origins", i)) => built
-                .allowed_origins
-                .get(i)
-                .is_some_and(|o| prev.allowed_origins.contains(o)),
-            _ => true,
+                .is_some_and(|name| names(prev, list).contains(name)),
+            None => true,
         })
         .collect()
 }

@@ -1,0 +1,61 @@
+//! A test's lifecycle as one function: the API's actions and the control plane's own (the
+//! start-up check, and the jobs that pause or stop tests by themselves) all go through
+//! [`transition`], so every move is checked, stored, published and audited the same way.
+
+use crate::db::{settings, tests, Actor, Db, Mutation};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::model::{validate_test, TestRecord, Transition};
+
+/// Applies `t` to test `key` as `actor`: `winner` names the variant a stop serves, `reason`
+/// (for actions the control plane takes by itself) is recorded in the audit entry. Returns the
+/// record and the snapshot version the change published, if any.
+pub async fn transition(
+    db: &Db,
+    actor: &Actor,
+    key: &str,
+    t: Transition,
+    winner: Option<String>,
+    reason: Option<&str>,
+) -> AppResult<(TestRecord, Option<i64>)> {
+    let mut m = Mutation::begin(db).await?;
+    let old = tests::get_or_404(&mut m.tx, key).await?;
+    let Some(next) = t.apply(old.status) else {
+        return Err(AppError::Conflict(format!(
+            "cannot {} a {} test",
+            t.name(),
+            old.status.as_str()
+        )));
+    };
+    if t == Transition::Start {
+        let others: Vec<TestRecord> = tests::list(&mut m.tx, None)
+            .await?
+            .into_iter()
+            .filter(|o| o.status.published())
+            .collect();
+        let cfg = settings::load(&mut m.tx).await?;
+        validate_test(&old.spec, &others, &cfg, true).into_conflict()?;
+    }
+    let mut rec = old.clone();
+    if let Some(w) = winner {
+        if !rec.spec.variants.iter().any(|v| v.key == w) {
+            return Err(AppError::Conflicts(vec![FieldError::new(
+                "winner",
+                "must be one of the test's variants",
+            )]));
+        }
+        rec.winner = Some(w);
+    }
+    rec.status = next;
+    rec.updated_at = m.at;
+    tests::update(&mut m.tx, &rec, m.at).await?;
+    let before = serde_json::to_value(&old)?;
+    let mut after = serde_json::to_value(&rec)?;
+    if let (Some(reason), Some(fields)) = (reason, after.as_object_mut()) {
+        fields.insert("reason".into(), reason.into());
+    }
+    let action = format!("test.{}", t.name());
+    let version = m
+        .finish(actor, &action, key, Some(&before), Some(&after))
+        .await?;
+    Ok((rec, version))
+}

@@ -9,6 +9,9 @@
 //! [`device`] classifies the User-Agent, [`condition`] evaluates targeting and persona rules,
 //! [`content`] resolves per-device/per-persona overrides. [`beacon`] holds the event wire types.
 //!
+//! [`decide`] (feature `stats`) holds the monitor's decisions: recommendations, anomalies and
+//! what to do about them. [`limits`] holds every limit on what Edgewise accepts.
+//!
 //! Nothing here does I/O, reads a clock or draws randomness: time comes in as an argument, so the
 //! same inputs give the same decisions natively and on `wasm32-unknown-unknown`.
 #![cfg_attr(
@@ -20,6 +23,8 @@ pub mod beacon;
 pub mod compile;
 pub mod condition;
 pub mod content;
+#[cfg(feature = "stats")]
+pub mod decide;
 pub mod device;
 pub mod hash;
 pub mod limits;

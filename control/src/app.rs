@@ -19,6 +19,7 @@ use crate::config::ServeArgs;
 use crate::db::Db;
 use crate::error::{json_errors, AppError};
 use crate::ingest::{self, Catalog, Limits};
+use crate::jobs::{Jobs, JobsConfig};
 use crate::writer::Writer;
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// SQLite's ingestion writer threads; PostgreSQL ingests on the request's own connection.
     pub writer: Option<Writer>,
+    /// The job runner (the monitor's ticks, webhook deliveries).
+    pub jobs: Arc<Jobs>,
 }
 
 impl AppState {
@@ -45,8 +48,18 @@ impl AppState {
         let writer = (!db.sqlite.is_empty())
             .then(|| Writer::spawn(&db.sqlite, restart_bytes))
             .transpose()?;
+        let publish = Arc::new(Notify::new());
+        let jobs = Arc::new(Jobs::new(
+            db.clone(),
+            JobsConfig {
+                interval: std::time::Duration::from_secs(config.monitor_interval_secs),
+                bucket: std::time::Duration::from_secs(config.history_bucket_secs),
+            },
+            publish.clone(),
+        ));
         Ok(AppState {
             writer,
+            jobs,
             ingest_keys: Arc::default(),
             max_body_bytes: config.max_body_bytes,
             db,
@@ -58,7 +71,7 @@ impl AppState {
                 max_age_ms: secs(config.max_event_age_secs),
                 max_future_ms: secs(config.max_future_secs),
             },
-            publish: Arc::new(Notify::new()),
+            publish,
         })
     }
 }
@@ -85,6 +98,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/holdout"),
     ("PUT", "/api/v1/personas"),
     ("PUT", "/api/v1/allowed-origins"),
+    ("PUT", "/api/v1/decision"),
     ("GET", "/api/v1/snapshots"),
     ("GET", "/api/v1/snapshots/{version}"),
     ("POST", "/api/v1/snapshots/{version}/rollback"),
@@ -96,6 +110,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/tokens/{id}"),
     ("GET", "/api/v1/ingest-keys"),
     ("DELETE", "/api/v1/ingest-keys/{id}"),
+    ("GET", "/api/v1/monitor"),
+    ("POST", "/api/v1/monitor/run"),
+    ("GET", "/api/v1/tests/{key}/monitor"),
+    ("GET", "/api/v1/tests/{key}/history"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/{id}/ack"),
+    ("GET", "/api/v1/webhooks"),
+    ("POST", "/api/v1/webhooks"),
+    ("DELETE", "/api/v1/webhooks/{id}"),
+    ("GET", "/api/v1/webhooks/{id}/deliveries"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -111,6 +135,9 @@ pub fn app(state: AppState) -> Router {
         .merge(api::snapshots::router())
         .merge(api::admin::router())
         .merge(api::credentials::router())
+        .merge(api::monitor::router())
+        .merge(api::alerts::router())
+        .merge(api::webhooks::router())
         .merge(ingest)
         .fallback(|| async { AppError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
@@ -128,6 +155,7 @@ pub struct App {
     router: Router,
     stop_publisher: watch::Sender<bool>,
     publisher: tokio::task::JoinHandle<()>,
+    jobs: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -145,8 +173,13 @@ impl App {
             state.publish.clone(),
             stopped,
         ));
+        let jobs = tokio::spawn(crate::jobs::run(
+            state.jobs.clone(),
+            stop_publisher.subscribe(),
+        ));
         let router = app(state.clone());
         Ok(App {
+            jobs,
             addr,
             state,
             listener,
@@ -166,6 +199,7 @@ impl App {
             .await?;
         let _ = self.stop_publisher.send(true);
         let _ = self.publisher.await;
+        let _ = self.jobs.await;
         self.state.db.close().await;
         Ok(())
     }

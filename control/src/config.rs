@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// Log as JSON lines (production) instead of human-readable text.
     #[arg(long, env = "EDGEWISE_LOG_JSON")]
     pub log_json: bool,
+    /// Seconds between the monitor's ticks (on the replica that leads it).
+    #[arg(long, env = "EDGEWISE_MONITOR_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub monitor_interval_secs: u64,
+    /// Length of a history bucket in seconds: the monitor keeps each test's aggregates as
+    /// they stood at the end of every bucket.
+    #[arg(long, env = "EDGEWISE_HISTORY_BUCKET_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub history_bucket_secs: u64,
 }
 
 impl ServeArgs {
@@ -88,6 +97,8 @@ impl ServeArgs {
             sqlite_wal_restart_mib: 2048,
             max_body_bytes: 1024 * 1024,
             log_json: false,
+            monitor_interval_secs: 60,
+            history_bucket_secs: 3600,
         }
     }
 

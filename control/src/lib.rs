@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod jobs;
 pub mod lifecycle;
 pub mod model;
 pub mod publish;

@@ -45,6 +45,9 @@ pub async fn transition(
         }
         rec.winner = Some(w);
     }
+    if t == Transition::Start {
+        rec.started_at = Some(m.at);
+    }
     rec.status = next;
     rec.updated_at = m.at;
     tests::update(&mut m.tx, &rec, m.at).await?;

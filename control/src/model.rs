@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use edgewise_shared::compile::{without_skipped, Warning};
+use edgewise_shared::decide::{DecisionOverrides, DecisionSettings};
 use edgewise_shared::limits::MAX_DESCRIPTION_CHARS;
 use edgewise_shared::snapshot::{
     HoldoutDef, LayerDef, LayerSlot, MetricDef, MetricRole, PersonaDef, Snapshot, Targeting,
@@ -113,6 +114,9 @@ pub struct TestSpec {
     pub layer: Option<LayerSlot>,
     #[serde(default)]
     pub metrics: Vec<MetricDef>,
+    /// The monitor's decision settings for this test, over the org's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionOverrides>,
 }
 
 fn full() -> f64 {
@@ -126,6 +130,8 @@ pub struct TestRecord {
     pub spec: TestSpec,
     pub status: Status,
     pub winner: Option<String>,
+    /// When it was started (Unix ms), if it has been.
+    pub started_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -166,13 +172,14 @@ impl TestRecord {
     }
 }
 
-/// Site-wide settings that are part of every snapshot.
+/// Site-wide settings: the parts of every snapshot, and the monitor's decision defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub layers: Vec<LayerDef>,
     pub holdout: Option<HoldoutDef>,
     pub personas: Vec<PersonaDef>,
     pub allowed_origins: Vec<String>,
+    pub decision: DecisionSettings,
 }
 
 /// Builds the snapshot body for the published tests (sorted by key, so equal state gives equal
@@ -271,6 +278,12 @@ pub fn validate_test(
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
+    if let Some(o) = &candidate.decision {
+        if let Err(e) = settings.decision.with(o).check() {
+            p.invalid
+                .push(FieldError::new(format!("decision.{}", e.field), e.message));
+        }
+    }
     let primaries = candidate
         .metrics
         .iter()
@@ -286,6 +299,7 @@ pub fn validate_test(
         spec: candidate.clone(),
         status: Status::Running,
         winner: None,
+        started_at: None,
         created_at: 0,
         updated_at: 0,
     };
@@ -406,6 +420,7 @@ mod tests {
             spec: spec("t"),
             status: Status::Stopped,
             winner: Some("b".into()),
+            started_at: None,
             created_at: 0,
             updated_at: 0,
         };

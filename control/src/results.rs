@@ -87,8 +87,8 @@ pub enum Analysis {
 }
 
 /// Which cells a segment keeps.
-#[derive(Clone, Copy)]
-enum Filter<'a> {
+#[derive(Debug, Clone, Copy)]
+pub enum Filter<'a> {
     All,
     Device(&'a str),
     Persona(&'a str),
@@ -104,7 +104,7 @@ impl Filter<'_> {
     }
 }
 
-fn persona_label(persona: &str) -> &str {
+pub fn persona_label(persona: &str) -> &str {
     if persona.is_empty() {
         NO_PERSONA
     } else {
@@ -168,14 +168,15 @@ pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Resul
     }
 }
 
-fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+pub fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut v: Vec<&str> = items.collect();
     v.sort_unstable();
     v.dedup();
     v
 }
 
-fn exposed(variants: &[VariantDef], cells: &[ExposureCell], f: Filter<'_>) -> Vec<u64> {
+/// Exposed units per variant in the cells `f` keeps.
+pub fn exposed(variants: &[VariantDef], cells: &[ExposureCell], f: Filter<'_>) -> Vec<u64> {
     variants
         .iter()
         .map(|v| {
@@ -188,18 +189,16 @@ fn exposed(variants: &[VariantDef], cells: &[ExposureCell], f: Filter<'_>) -> Ve
         .collect()
 }
 
-fn segment(
+/// One metric's per-variant analysis inputs in the cells `f` keeps.
+pub fn variant_inputs(
     spec: &TestSpec,
     agg: &Aggregates,
     metric: &str,
     kind: MetricKind,
     f: Filter<'_>,
-    alpha: f64,
-    weights: &[f64],
-) -> Segment {
+) -> Vec<VariantInput> {
     let units = exposed(&spec.variants, &agg.exposures, f);
-    let variants: Vec<VariantInput> = spec
-        .variants
+    spec.variants
         .iter()
         .zip(units)
         .map(|(v, n)| {
@@ -228,8 +227,17 @@ fn segment(
                 },
             }
         })
-        .collect();
-    let input = AnalysisInput {
+        .collect()
+}
+
+/// The analysis input of one metric's variants.
+pub fn analysis_input(
+    kind: MetricKind,
+    alpha: f64,
+    weights: &[f64],
+    variants: Vec<VariantInput>,
+) -> AnalysisInput {
+    AnalysisInput {
         metric_type: match kind {
             MetricKind::Binomial => MetricType::Binomial,
             MetricKind::Value => MetricType::Mean,
@@ -240,8 +248,21 @@ fn segment(
         control_index: 0,
         prior: None,
         correction: None,
-        variants: variants.clone(),
-    };
+        variants,
+    }
+}
+
+fn segment(
+    spec: &TestSpec,
+    agg: &Aggregates,
+    metric: &str,
+    kind: MetricKind,
+    f: Filter<'_>,
+    alpha: f64,
+    weights: &[f64],
+) -> Segment {
+    let variants = variant_inputs(spec, agg, metric, kind, f);
+    let input = analysis_input(kind, alpha, weights, variants.clone());
     let analysis = match analyze(&input) {
         Ok(out) => Analysis::Done(out),
         Err(e) => Analysis::Refused {

@@ -175,10 +175,22 @@ pub struct MetricDef {
     pub kind: MetricKind,
     #[serde(default = "secondary")]
     pub role: MetricRole,
+    /// False for a metric where lower is better (errors, latency): the monitor then reads a
+    /// rise as a regression. The edge does not use it.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub higher_is_better: bool,
 }
 
 fn secondary() -> MetricRole {
     MetricRole::Secondary
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

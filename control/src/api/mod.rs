@@ -3,8 +3,11 @@
 //! [`crate::db::Mutation`] (writes) or on a reader connection (reads).
 
 pub mod admin;
+pub mod alerts;
 pub mod credentials;
+pub mod monitor;
 pub mod openapi;
 pub mod settings;
 pub mod snapshots;
 pub mod tests;
+pub mod webhooks;

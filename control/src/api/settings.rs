@@ -1,9 +1,11 @@
-//! Site-wide snapshot settings: layers, holdout, personas and allowed origins. Each is replaced
-//! whole by a `PUT`, validated by compiling the snapshot it would produce.
+//! Site-wide settings: layers, holdout, personas and allowed origins (validated by compiling the
+//! snapshot they would produce), and the monitor's decision defaults. Each is replaced whole by
+//! a `PUT`.
 
 use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use edgewise_shared::decide::DecisionSettings;
 use edgewise_shared::snapshot::{HoldoutDef, LayerDef, PersonaDef};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -22,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/holdout", put(put_holdout))
         .route("/api/v1/personas", put(put_personas))
         .route("/api/v1/allowed-origins", put(put_origins))
+        .route("/api/v1/decision", put(put_decision))
 }
 
 async fn read(State(state): State<AppState>, _: Caller<Viewer>) -> AppResult<Json<Settings>> {
@@ -90,4 +93,15 @@ async fn put_origins(
     JsonBody(v): JsonBody<Vec<String>>,
 ) -> AppResult<Json<Settings>> {
     replace(&s, &a, "allowed_origins", v, |st, v| st.allowed_origins = v).await
+}
+
+/// The org's decision defaults for the monitor (each test may override them).
+async fn put_decision(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    JsonBody(v): JsonBody<DecisionSettings>,
+) -> AppResult<Json<Settings>> {
+    v.check()
+        .map_err(|e| crate::error::AppError::invalid(e.field, e.message))?;
+    replace(&s, &a, "decision", v, |st, v| st.decision = v).await
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod assign;
+mod recommend;
 mod serve;
 mod simulate;
 mod stats;
@@ -27,6 +28,9 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Units per arm (and days) needed to detect a relative effect.
     Power(stats::PowerArgs),
+    /// What the monitor would recommend for a test: keep running, ship, stop without a winner,
+    /// or stop on a guardrail, with its reasons.
+    Recommend(recommend::RecommendArgs),
     /// Run the control plane (admin API, ingestion, snapshot publishing).
     Serve(Box<edgewise_control::config::ServeArgs>),
     /// Manage API tokens.
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => assign::validate(args),
         Command::Stats(args) => stats::stats(args),
         Command::Power(args) => stats::power(args),
+        Command::Recommend(args) => recommend::recommend(args),
         Command::Serve(args) => serve::serve(*args),
         Command::Token(cmd) => serve::token(cmd),
         Command::IngestKey(cmd) => serve::ingest_key(cmd),

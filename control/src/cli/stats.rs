@@ -48,16 +48,23 @@ pub struct PowerArgs {
     arms: u32,
 }
 
-fn read_input(path: &PathBuf) -> anyhow::Result<AnalysisInput> {
-    let name = path.display();
+/// A file's text, or stdin's for `-`.
+pub(super) fn read_text(path: &PathBuf) -> anyhow::Result<String> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
             .read_to_string(&mut text)
             .context("cannot read stdin")?;
     } else {
-        text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
     }
+    Ok(text)
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<AnalysisInput> {
+    let name = path.display();
+    let text = read_text(path)?;
     let mut de = serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let at = e.path().to_string();

@@ -89,6 +89,42 @@ pub struct Aggregates {
     pub metrics: Vec<MetricCell>,
 }
 
+/// Which aggregate table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Table {
+    Exposures,
+    Metrics,
+}
+
+/// SQL selecting `test`, the cell's columns and its sums from `table`, for the tests `cond` (a
+/// condition on `test`, which may bind `$1`) selects: on SQLite summed over every file
+/// (`schemas`, see [`super::Db::shard_schemas`]), with the condition inside each file's part
+/// so it uses the table's key; on PostgreSQL from the one table.
+pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String {
+    let (name, cell, sums, summed) = match table {
+        Table::Exposures => (
+            "agg_exposures",
+            "test, variant, device, persona",
+            "units",
+            "CAST(SUM(units) AS BIGINT) AS units",
+        ),
+        Table::Metrics => (
+            "agg_metrics",
+            "test, variant, device, persona, metric",
+            "units, sum, sum_sq",
+            "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq",
+        ),
+    };
+    let parts: Vec<String> = super::in_each_file(schemas, name)
+        .iter()
+        .map(|t| format!("SELECT {cell}, {sums} FROM {t} WHERE {cond}"))
+        .collect();
+    format!(
+        "SELECT {cell}, {summed} FROM ({}) a GROUP BY {cell}",
+        parts.join(" UNION ALL ")
+    )
+}
+
 /// A test's aggregates, from the aggregate tables only. `schemas` names SQLite's files
 /// ([`super::Db::shard_schemas`]), whose rows add up; empty on PostgreSQL.
 pub async fn aggregates(
@@ -96,49 +132,65 @@ pub async fn aggregates(
     schemas: &[String],
     test: &str,
 ) -> AppResult<Aggregates> {
-    let (exposures_sql, metrics_sql) = if schemas.is_empty() {
-        (
-            "SELECT variant, device, persona, units FROM agg_exposures WHERE test = $1 \
-             ORDER BY variant, device, persona"
-                .to_owned(),
-            "SELECT variant, device, persona, metric, units, sum, sum_sq FROM agg_metrics \
-             WHERE test = $1 ORDER BY metric, variant, device, persona"
-                .to_owned(),
-        )
-    } else {
-        let across = |columns: &str, table: &str| -> String {
-            let parts: Vec<String> = super::in_each_file(schemas, table)
-                .iter()
-                .map(|t| format!("SELECT {columns} FROM {t} WHERE test = $1"))
-                .collect();
-            parts.join(" UNION ALL ")
-        };
-        (
-            format!(
-                "SELECT variant, device, persona, SUM(units) AS units FROM ({}) \
-                 GROUP BY variant, device, persona ORDER BY variant, device, persona",
-                across("variant, device, persona, units", "agg_exposures")
-            ),
-            format!(
-                "SELECT variant, device, persona, metric, SUM(units) AS units, SUM(sum) AS sum, \
-                 SUM(sum_sq) AS sum_sq FROM ({}) GROUP BY metric, variant, device, persona \
-                 ORDER BY metric, variant, device, persona",
-                across(
-                    "variant, device, persona, metric, units, sum, sum_sq",
-                    "agg_metrics"
-                )
-            ),
-        )
-    };
-    let exposures = sqlx::query_as(&exposures_sql)
-        .bind(test)
-        .fetch_all(&mut *conn)
-        .await?;
-    let metrics = sqlx::query_as(&metrics_sql)
-        .bind(test)
-        .fetch_all(conn)
-        .await?;
+    let exposures = sqlx::query_as(&format!(
+        "SELECT variant, device, persona, units FROM ({}) s \
+         ORDER BY variant, device, persona",
+        summed_sql(schemas, Table::Exposures, "test = $1")
+    ))
+    .bind(test)
+    .fetch_all(&mut *conn)
+    .await?;
+    let metrics = sqlx::query_as(&format!(
+        "SELECT variant, device, persona, metric, units, sum, sum_sq FROM ({}) s \
+         ORDER BY metric, variant, device, persona",
+        summed_sql(schemas, Table::Metrics, "test = $1")
+    ))
+    .bind(test)
+    .fetch_all(conn)
+    .await?;
     Ok(Aggregates { exposures, metrics })
+}
+
+/// The condition on `test` that selects the running tests.
+pub(crate) const RUNNING: &str = "test IN (SELECT key FROM tests WHERE status = 'running')";
+
+/// The aggregates of every running test, in two queries however many tests run.
+pub async fn of_running_tests(
+    conn: &mut AnyConnection,
+    schemas: &[String],
+) -> AppResult<HashMap<String, Aggregates>> {
+    #[derive(FromRow)]
+    struct E {
+        test: String,
+        #[sqlx(flatten)]
+        cell: ExposureCell,
+    }
+    #[derive(FromRow)]
+    struct M {
+        test: String,
+        #[sqlx(flatten)]
+        cell: MetricCell,
+    }
+    let mut all: HashMap<String, Aggregates> = HashMap::new();
+    let exposures: Vec<E> = sqlx::query_as(&format!(
+        "{} ORDER BY test, variant, device, persona",
+        summed_sql(schemas, Table::Exposures, RUNNING)
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for e in exposures {
+        all.entry(e.test).or_default().exposures.push(e.cell);
+    }
+    let metrics: Vec<M> = sqlx::query_as(&format!(
+        "{} ORDER BY test, metric, variant, device, persona",
+        summed_sql(schemas, Table::Metrics, RUNNING)
+    ))
+    .fetch_all(conn)
+    .await?;
+    for m in metrics {
+        all.entry(m.test).or_default().metrics.push(m.cell);
+    }
+    Ok(all)
 }
 
 /// Changes to a file's `agg_exposures` and `agg_metrics` rows.

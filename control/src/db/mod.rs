@@ -10,10 +10,13 @@ pub mod aggregates;
 pub mod audit;
 pub mod dialect;
 pub mod events;
+pub mod history;
+pub mod monitor;
 pub mod settings;
 pub mod snapshots;
 pub mod tests;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 

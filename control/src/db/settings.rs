@@ -1,5 +1,5 @@
-//! The `settings` table: site-wide snapshot parts (layers, holdout, personas, origins), one JSON
-//! value per key.
+//! The `settings` table: site-wide snapshot parts (layers, holdout, personas, origins) and the
+//! monitor's decision defaults, one JSON value per key.
 
 use sqlx::AnyConnection;
 
@@ -17,6 +17,7 @@ pub async fn load(conn: &mut AnyConnection) -> AppResult<Settings> {
             "holdout" => s.holdout = serde_json::from_str(&value)?,
             "personas" => s.personas = serde_json::from_str(&value)?,
             "allowed_origins" => s.allowed_origins = serde_json::from_str(&value)?,
+            "decision" => s.decision = serde_json::from_str(&value)?,
             _ => {}
         }
     }

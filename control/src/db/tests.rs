@@ -9,6 +9,7 @@ use crate::model::{Status, TestRecord, TestSpec};
 struct Row {
     status: String,
     winner: Option<String>,
+    started_at: Option<i64>,
     spec: String,
     created_at: i64,
     updated_at: i64,
@@ -21,13 +22,14 @@ impl Row {
             status: Status::parse(&self.status)
                 .ok_or_else(|| anyhow::anyhow!("unknown status {}", self.status))?,
             winner: self.winner,
+            started_at: self.started_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
     }
 }
 
-const COLS: &str = "status, winner, spec, created_at, updated_at";
+const COLS: &str = "status, winner, started_at, spec, created_at, updated_at";
 
 pub async fn get(conn: &mut AnyConnection, key: &str) -> AppResult<Option<TestRecord>> {
     sqlx::query_as::<_, Row>(&format!("SELECT {COLS} FROM tests WHERE key = $1"))
@@ -79,13 +81,15 @@ pub async fn insert(conn: &mut AnyConnection, spec: &TestSpec, now: i64) -> AppR
 
 pub async fn update(conn: &mut AnyConnection, rec: &TestRecord, now: i64) -> AppResult<()> {
     sqlx::query(
-        "UPDATE tests SET status = $2, winner = $3, spec = $4, updated_at = $5 WHERE key = $1",
+        "UPDATE tests SET status = $2, winner = $3, spec = $4, updated_at = $5, started_at = $6 \
+         WHERE key = $1",
     )
     .bind(&rec.spec.key)
     .bind(rec.status.as_str())
     .bind(rec.winner.as_deref())
     .bind(serde_json::to_string(&rec.spec)?)
     .bind(now)
+    .bind(rec.started_at)
     .execute(conn)
     .await?;
     Ok(())

@@ -42,6 +42,38 @@ macro_rules! both {
     };
 }
 
+/// Like [`both!`], with `tweak` applied to the server's configuration:
+/// `both_with!(module_name, async_fn, tweak_fn);`.
+#[macro_export]
+macro_rules! both_with {
+    ($name:ident, $body:ident, $tweak:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = $crate::common::TestApp::spawn_with(
+                    $crate::common::Backend::Sqlite,
+                    super::$tweak,
+                )
+                .await
+                {
+                    super::$body(app).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::common::TestApp::spawn_with(
+                    $crate::common::Backend::Postgres,
+                    super::$tweak,
+                )
+                .await
+                {
+                    super::$body(app).await;
+                }
+            }
+        }
+    };
+}
+
 /// A fresh database URL, or `None` when PostgreSQL tests are explicitly skipped.
 pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
     match backend {

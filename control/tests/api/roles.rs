@@ -55,6 +55,27 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("DELETE", "/api/v1/tokens/{id}", Admin, Value::Null),
         ("GET", "/api/v1/ingest-keys", Admin, Value::Null),
         ("DELETE", "/api/v1/ingest-keys/{id}", Admin, Value::Null),
+        ("PUT", "/api/v1/decision", Editor, json!({})),
+        ("GET", "/api/v1/monitor", Viewer, Value::Null),
+        ("POST", "/api/v1/monitor/run", Admin, Value::Null),
+        ("GET", "/api/v1/tests/{key}/monitor", Viewer, Value::Null),
+        ("GET", "/api/v1/tests/{key}/history", Viewer, Value::Null),
+        ("GET", "/api/v1/alerts", Viewer, Value::Null),
+        ("POST", "/api/v1/alerts/{id}/ack", Editor, Value::Null),
+        ("GET", "/api/v1/webhooks", Admin, Value::Null),
+        (
+            "POST",
+            "/api/v1/webhooks",
+            Admin,
+            json!({"url": "http://127.0.0.1:9/hook", "secret": "s"}),
+        ),
+        ("DELETE", "/api/v1/webhooks/{id}", Admin, Value::Null),
+        (
+            "GET",
+            "/api/v1/webhooks/{id}/deliveries",
+            Admin,
+            Value::Null,
+        ),
     ]
 }
 

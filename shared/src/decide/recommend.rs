@@ -142,7 +142,9 @@ pub fn recommend(input: &RecommendInput) -> Result<Recommendation, InputError> {
         "ran {:.1} of at least {} days; smallest arm {} of at least {} units",
         input.days_running, d.min_runtime_days, min_units, d.min_units_per_arm
     ));
-    let days_remaining = days_remaining(input, &units, planned, runtime_met && units_met);
+    // A winner waits only for the minimums; otherwise the test also needs its planned units.
+    let to_minimums = days_remaining(input, &units, None);
+    let to_plan = days_remaining(input, &units, planned);
     let answer = |verdict, variant: Option<String>, days, reasons| Recommendation {
         recommendation: verdict,
         variant,
@@ -206,7 +208,7 @@ pub fn recommend(input: &RecommendInput) -> Result<Recommendation, InputError> {
             "`{}` leads significantly, but the minimum runtime or units are not reached",
             w.variant
         ));
-        return Ok(answer(Verdict::KeepRunning, None, days_remaining, reasons));
+        return Ok(answer(Verdict::KeepRunning, None, to_minimums, reasons));
     }
     if runtime_met && units_met && !arms.is_empty() && arms.iter().all(|a| a.futile) {
         reasons.push(format!(
@@ -216,7 +218,7 @@ pub fn recommend(input: &RecommendInput) -> Result<Recommendation, InputError> {
         ));
         return Ok(answer(Verdict::StopNoWinner, None, None, reasons));
     }
-    Ok(answer(Verdict::KeepRunning, None, days_remaining, reasons))
+    Ok(answer(Verdict::KeepRunning, None, to_plan, reasons))
 }
 
 /// Units per arm to detect the MDE at α and power, from the control's baseline.
@@ -368,21 +370,13 @@ fn guardrail_verdicts(
     Ok(verdicts)
 }
 
-/// Days until both the minimum runtime and the planned units are reached, at the observed
-/// daily traffic split by the arms' weights; `None` without traffic or a plan.
-fn days_remaining(
-    input: &RecommendInput,
-    units: &[u64],
-    planned: Option<u64>,
-    minimums_met: bool,
-) -> Option<f64> {
+/// Days until the minimum runtime is reached and every arm has the minimum units (and the
+/// `planned` units, if given), at the observed daily traffic split by the arms' weights;
+/// `None` without traffic to get there.
+fn days_remaining(input: &RecommendInput, units: &[u64], planned: Option<u64>) -> Option<f64> {
     let d = &input.decision;
     let runtime = (d.min_runtime_days - input.days_running).max(0.0);
     let target = planned.unwrap_or(0).max(d.min_units_per_arm);
-    if input.daily_units <= 0.0 {
-        return (minimums_met && planned.is_some_and(|p| units.iter().all(|&n| n >= p)))
-            .then_some(runtime);
-    }
     let weights: Vec<f64> = match &input.primary.expected_weights {
         Some(w) if w.len() == units.len() => w.clone(),
         _ => vec![1.0; units.len()],
@@ -390,9 +384,9 @@ fn days_remaining(
     let total: f64 = weights.iter().sum();
     let mut days = runtime;
     for (n, w) in units.iter().zip(&weights) {
-        let per_day = input.daily_units * w / total;
         if *n < target {
-            if per_day <= 0.0 {
+            let per_day = input.daily_units * w / total;
+            if per_day.is_nan() || per_day <= 0.0 {
                 return None;
             }
             days = days.max((target - n) as f64 / per_day);

@@ -22,7 +22,10 @@ pub struct DecisionSettings {
     #[serde(default = "defaults::min_runtime_days")]
     pub min_runtime_days: f64,
     /// Nor before every arm has this many units.
-    #[serde(default = "defaults::min_units_per_arm")]
+    #[serde(
+        default = "defaults::min_units_per_arm",
+        deserialize_with = "whole::number"
+    )]
     pub min_units_per_arm: u64,
     /// The relative minimum detectable effect the test is sized for (0.05 = 5%).
     #[serde(default = "defaults::mde")]
@@ -55,6 +58,33 @@ pub struct DecisionSettings {
     pub on_traffic_drop: Response,
     #[serde(default = "defaults::alert")]
     pub on_broken_tracking: Response,
+}
+
+/// Counts written `100` or `100.0` (JSON does not tell them apart, nor does JSON Schema's
+/// `integer`), from 0 to [`MAX_COUNT`].
+mod whole {
+    use serde::{Deserialize, Deserializer};
+
+    /// The largest count a setting takes: exact as a float, and past any real test.
+    pub const MAX_COUNT: f64 = 1e12;
+
+    fn count<E: serde::de::Error>(x: f64) -> Result<u64, E> {
+        if x.fract() == 0.0 && (0.0..=MAX_COUNT).contains(&x) {
+            Ok(x as u64)
+        } else {
+            Err(E::custom(format!(
+                "expected a whole number from 0 to 1e12, got {x}"
+            )))
+        }
+    }
+
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        count(f64::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<f64>::deserialize(d)?.map(count).transpose()
+    }
 }
 
 mod defaults {
@@ -197,7 +227,11 @@ impl DecisionSettings {
 pub struct DecisionOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_runtime_days: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
     pub min_units_per_arm: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mde: Option<f64>,

@@ -417,3 +417,75 @@ async fn cli_revocation_reaches_a_running_server() {
         .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+/// Two replicas on one PostgreSQL: exactly one leads the monitor and ticks; when it is killed
+/// with SIGKILL, the other takes over within two intervals (1 s each here; the check allows 3 s
+/// on a shared machine, and prints what it took).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_monitor_and_a_takeover_after_kill9() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(Backend::Postgres, dir.path()).await else {
+        return;
+    };
+    let (token, _) = setup(&url).await;
+    let args = ["--monitor-interval-secs", "1"];
+    let mut servers = vec![serve_with(&url, &args).await, serve_with(&url, &args).await];
+    let client = reqwest::Client::new();
+    let monitor = |base: String| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let v: Value = client
+                .get(format!("{base}/api/v1/monitor"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some((v["leader"].as_bool()?, v["last_tick"].as_i64()))
+        }
+    };
+    // Exactly one leads, the whole time.
+    let mut leader = None;
+    for _ in 0..30 {
+        let a = monitor(servers[0].base.clone()).await.unwrap();
+        let b = monitor(servers[1].base.clone()).await.unwrap();
+        assert!(!(a.0 && b.0), "both replicas lead");
+        if a.0 || b.0 {
+            leader = Some(usize::from(b.0));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let leader = leader.expect("a replica leads within 6 s");
+    let other = 1 - leader;
+    let (s, _) = {
+        let r = client
+            .post(format!("{}/api/v1/monitor/run", servers[other].base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), ())
+    };
+    assert_eq!(s, StatusCode::CONFLICT, "the other replica does not tick");
+
+    // kill -9 the leader: the other takes over and ticks within two intervals (plus start-up).
+    servers[leader].child.kill().await.unwrap();
+    let killed_at = edgewise_control::db::now_ms();
+    let started = std::time::Instant::now();
+    loop {
+        let (leads, last_tick) = monitor(servers[other].base.clone()).await.unwrap();
+        if leads && last_tick.is_some_and(|t| t > killed_at) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "no takeover {} ms after the kill",
+            started.elapsed().as_millis()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    eprintln!("takeover after {} ms", started.elapsed().as_millis());
+    servers.clear();
+}

@@ -154,7 +154,9 @@ pub async fn aggregates(
 /// The condition on `test` that selects the running tests.
 pub(crate) const RUNNING: &str = "test IN (SELECT key FROM tests WHERE status = 'running')";
 
-/// The aggregates of every running test, in two queries however many tests run.
+/// The aggregates of every running test, in two queries however many tests run: exposures per
+/// cell (the monitor checks the split in every segment), metrics summed over the segments into
+/// one cell per variant with device and persona empty (it analyses metrics overall).
 pub async fn of_running_tests(
     conn: &mut AnyConnection,
     schemas: &[String],
@@ -182,7 +184,9 @@ pub async fn of_running_tests(
         all.entry(e.test).or_default().exposures.push(e.cell);
     }
     let metrics: Vec<M> = sqlx::query_as(&format!(
-        "{} ORDER BY test, metric, variant, device, persona",
+        "SELECT test, variant, '' AS device, '' AS persona, metric, \
+         CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq \
+         FROM ({}) s GROUP BY test, metric, variant ORDER BY test, metric, variant",
         summed_sql(schemas, Table::Metrics, RUNNING)
     ))
     .fetch_all(conn)

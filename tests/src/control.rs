@@ -58,11 +58,17 @@ impl ControlPlane {
     /// Writes `start.sh` and `restart.sh` and starts the server, pushing to `edge` with
     /// `edge_secret`.
     pub fn start(&self, edge: &str, edge_secret: &str) {
+        self.start_with(edge, edge_secret, &[]);
+    }
+
+    /// Like [`ControlPlane::start`], with more `edgewise serve` arguments.
+    pub fn start_with(&self, edge: &str, edge_secret: &str, args: &[&str]) {
         let d = self.dir.path();
+        let extra = args.join(" ");
         let listen = self.base.trim_start_matches("http://");
         let start = format!(
             "#!/bin/sh\nset -e\nsetsid {bin} serve --database-url sqlite://{db} --listen {listen} \
-             --edge-url {edge} --edge-secret {edge_secret} >> {log} 2>&1 < /dev/null &\n\
+             --edge-url {edge} --edge-secret {edge_secret} {extra} >> {log} 2>&1 < /dev/null &\n\
              echo $! > {pid}\n\
              for i in $(seq 1 200); do curl -fsS -o /dev/null {base}/healthz && exit 0; sleep 0.1; done\n\
              echo 'control plane did not start' >&2; exit 1\n",

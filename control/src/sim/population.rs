@@ -138,11 +138,14 @@ impl<'s> Population<'s> {
                 .collect();
             self.seen[i].outcome = Some(outcome);
             self.seen[i].variant = Some(variant.to_owned());
-            self.seen[i].exposures_lost = scenario
-                .faults
-                .srm
-                .as_ref()
-                .is_some_and(|f| f.variant == variant && self.draw.chance(f.drop_share));
+            self.seen[i].exposures_lost = scenario.faults.srm.as_ref().is_some_and(|f| {
+                f.variant == variant
+                    && f.device.is_none_or(|d| d == device)
+                    && f.persona
+                        .as_ref()
+                        .is_none_or(|p| Some(p) == persona.as_ref())
+                    && self.draw.chance(f.drop_share)
+            });
         }
         let v = &self.seen[i];
         let base = |kind, draw: &mut Draw| Event {

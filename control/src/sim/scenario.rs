@@ -91,6 +91,12 @@ pub struct Faults {
 pub struct SrmFault {
     pub variant: String,
     pub drop_share: f64,
+    /// Only visitors on this device class lose exposures (all when absent).
+    #[serde(default)]
+    pub device: Option<DeviceClass>,
+    /// Only visitors with this persona lose exposures (all when absent).
+    #[serde(default)]
+    pub persona: Option<String>,
 }
 
 impl Scenario {

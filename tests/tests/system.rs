@@ -253,7 +253,10 @@ fn losing_two_percent_of_one_variants_exposures_fires_srm() {
             {"key": "control", "weight": 1, "content": {}},
             {"key": "b", "weight": 1, "content": {}}
         ],
-        "metrics": [{"key": "signup", "kind": "binomial", "role": "primary"}]
+        "metrics": [{"key": "signup", "kind": "binomial", "role": "primary"}],
+        // The results' SRM check is under test here: the monitor would pause the test as soon
+        // as it saw the imbalance (the segment runs below test that).
+        "decision": {"auto_pause": false}
     });
     let (control, worker, _) = system_with(&spec);
     // 2% of b's units lose every exposure. Detecting that at p < 0.001 with ~95% power takes

@@ -508,3 +508,111 @@ async fn webhooks(app: TestApp) {
     assert_eq!(fields, ["url", "secret", "events[0]"]);
     app.shutdown().await;
 }
+
+/// Writes a test's history straight into the history tables: per closed bucket (oldest first,
+/// ending with the one that closed last), its cumulative exposed units and `buy` conversions.
+async fn seed_history(app: &TestApp, test: &str, bucket_ms: i64, cumulative: &[(i64, i64)]) {
+    let mut conn = app.db.writer.acquire().await.unwrap();
+    let now = edgewise_control::db::now_ms();
+    let last = now - now.rem_euclid(bucket_ms) - bucket_ms;
+    let first = last - (cumulative.len() as i64 - 1) * bucket_ms;
+    for (i, (units, conversions)) in cumulative.iter().enumerate() {
+        let bucket = first + i as i64 * bucket_ms;
+        sqlx::query(
+            "INSERT INTO history_exposures (test, bucket, variant, device, persona, units) \
+             VALUES ($1, $2, 'control', 'mobile', '', $3)",
+        )
+        .bind(test)
+        .bind(bucket)
+        .bind(*units)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO history_metrics \
+             (test, bucket, variant, device, persona, metric, units, sum, sum_sq) \
+             VALUES ($1, $2, 'control', 'mobile', '', 'buy', $3, $4, $4)",
+        )
+        .bind(test)
+        .bind(bucket)
+        .bind(*conversions)
+        .bind(*conversions as f64)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    // The monitor has closed these buckets already.
+    sqlx::query(
+        "INSERT INTO monitor_state (name, value) VALUES ('history.closed', $1) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(last.to_string())
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+}
+
+/// Hour-long buckets, ticks on demand: the history below stays as written.
+fn hourly(c: &mut edgewise_control::config::ServeArgs) {
+    c.monitor_interval_secs = 86_400;
+    c.history_bucket_secs = 3600;
+}
+
+crate::both_with!(
+    a_traffic_drop_and_broken_tracking_are_found_in_the_history,
+    drift,
+    hourly
+);
+async fn drift(app: TestApp) {
+    app.running_test("drop").await;
+    app.running_test("silent").await;
+    // 1,000 new units an hour, then 40 in the last one.
+    seed_history(
+        &app,
+        "drop",
+        3_600_000,
+        &[
+            (1000, 100),
+            (2000, 200),
+            (3000, 300),
+            (4000, 400),
+            (4040, 404),
+        ],
+    )
+    .await;
+    // Conversions stop while the units keep coming: 10% of 2,000 units expected, none seen.
+    seed_history(
+        &app,
+        "silent",
+        3_600_000,
+        &[(1000, 100), (2000, 200), (3000, 200), (4000, 200)],
+    )
+    .await;
+    let (s, r) = app.post("/api/v1/monitor/run", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["closed_bucket"].is_null(), "{r}");
+    let findings = |e: &Value| -> Vec<String> {
+        e["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, e) = app.get("/api/v1/tests/drop/monitor").await;
+    assert_eq!(findings(&e), ["traffic_drop"], "{e}");
+    let (_, e) = app.get("/api/v1/tests/silent/monitor").await;
+    assert_eq!(findings(&e), ["broken_tracking:buy"], "{e}");
+    // Both alert; neither pauses by default.
+    assert!(r["actions"].as_array().unwrap().is_empty(), "{r}");
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    let mut kinds: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["broken_tracking", "traffic_drop"]);
+    app.shutdown().await;
+}

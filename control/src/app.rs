@@ -5,76 +5,20 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify, RwLock};
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
 use crate::config::ServeArgs;
 use crate::db::Db;
 use crate::error::{json_errors, AppError};
-use crate::ingest::{self, Catalog, Limits};
-use crate::jobs::{Jobs, JobsConfig};
-use crate::writer::Writer;
-
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub catalog: Arc<RwLock<Arc<Catalog>>>,
-    pub limits: Limits,
-    /// Wakes the publisher after a new snapshot version.
-    pub publish: Arc<Notify>,
-    /// Valid ingestion keys seen since the audit counter was at the version it holds:
-    /// key hash → site. Any admin change, a revocation included, empties it.
-    pub ingest_keys: Arc<RwLock<(i64, std::collections::HashMap<String, String>)>>,
-    /// Largest accepted `POST /v1/events` body.
-    pub max_body_bytes: usize,
-    /// SQLite's ingestion writer threads; PostgreSQL ingests on the request's own connection.
-    pub writer: Option<Writer>,
-    /// The job runner (the monitor's ticks, webhook deliveries).
-    pub jobs: Arc<Jobs>,
-}
-
-impl AppState {
-    /// Opens the SQLite ingestion writers' connections and starts their threads.
-    pub fn new(db: Db, config: &ServeArgs) -> anyhow::Result<Self> {
-        let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let restart_bytes = config.sqlite_wal_restart_mib.saturating_mul(1 << 20);
-        let writer = (!db.sqlite.is_empty())
-            .then(|| Writer::spawn(&db.sqlite, restart_bytes))
-            .transpose()?;
-        let publish = Arc::new(Notify::new());
-        let jobs = Arc::new(Jobs::new(
-            db.clone(),
-            JobsConfig {
-                interval: std::time::Duration::from_secs(config.monitor_interval_secs),
-                bucket: std::time::Duration::from_secs(config.history_bucket_secs),
-            },
-            publish.clone(),
-        ));
-        Ok(AppState {
-            writer,
-            jobs,
-            ingest_keys: Arc::default(),
-            max_body_bytes: config.max_body_bytes,
-            db,
-            catalog: Arc::new(RwLock::new(Arc::new(Catalog {
-                version: -1,
-                ..Catalog::default()
-            }))),
-            limits: Limits {
-                max_age_ms: secs(config.max_event_age_secs),
-                max_future_ms: secs(config.max_future_secs),
-            },
-            publish,
-        })
-    }
-}
+use crate::ingest;
+use crate::state::AppState;
 
 /// Every route, as `(method, path)`; the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[

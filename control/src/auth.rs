@@ -3,10 +3,10 @@
 
 use axum::http::{header, HeaderMap};
 
-use crate::app::AppState;
 use crate::db::tokens::{check_token, Role};
 use crate::db::Actor;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers

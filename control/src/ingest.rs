@@ -8,7 +8,7 @@
 //! tests accept events, their variants and metrics) is cached and reloaded whenever the audit
 //! counter moves, since every admin change bumps it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -18,33 +18,12 @@ use edgewise_shared::beacon::{Event, EventBody, EventKind, MAX_BATCH_EVENTS};
 use edgewise_shared::snapshot::MetricKind;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::auth::bearer;
 use crate::db::events::{apply, Applied, NewEvent};
 use crate::db::{dialect, now_ms, tests};
 use crate::error::{AppError, AppResult};
 use crate::model::Status;
-
-/// What ingestion needs to know about one test.
-#[derive(Debug, Clone)]
-pub struct CatalogTest {
-    pub status: Status,
-    pub variants: HashSet<String>,
-    pub metrics: HashMap<String, MetricKind>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    /// The audit counter this catalog was loaded at.
-    pub version: i64,
-    pub tests: HashMap<String, CatalogTest>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_age_ms: i64,
-    pub max_future_ms: i64,
-}
+use crate::state::{AppState, Catalog, CatalogTest, Limits};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rejection {

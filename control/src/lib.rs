@@ -1,6 +1,6 @@
 //! The Edgewise control plane: the axum + sqlx service behind `edgewise serve`.
 //!
-//! [`app`] builds the router and runs it; [`api`] holds the admin routes under `/api/v1`,
+//! [`app`] builds the router over the [`state`] every handler shares, and runs it; [`api`] holds the admin routes under `/api/v1`,
 //! [`ingest`] the beacon endpoint (on SQLite through the
 //! [`writer`] thread), [`publish`] the task that pushes snapshots to edge workers.
 //! [`lifecycle`] moves a test through its states (for the API and the control plane itself);
@@ -23,4 +23,5 @@ pub mod model;
 pub mod publish;
 pub mod results;
 pub mod sim;
+pub mod state;
 pub mod writer;

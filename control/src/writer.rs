@@ -36,7 +36,8 @@ use edgewise_shared::beacon::EventKind;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::events::{add_change, metric_change, Applied, Cell, NewEvent};
+use crate::db::aggregates::Cell;
+use crate::db::events::{add_change, metric_change, Applied, NewEvent};
 use crate::db::{shard_of, SqliteFile};
 use crate::error::{AppError, AppResult};
 

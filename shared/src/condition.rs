@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::limits::{
     MAX_CONDITION_DEPTH, MAX_CONDITION_LIST, MAX_CONDITION_NODES, MAX_CONDITION_TEXT_CHARS,
 };
-use crate::visitor::Facts;
+use crate::visitor::{Attr, AttrValue, Facts};
 
 /// A condition as written in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,55 +93,6 @@ impl From<Condition> for Value {
             },
         }
     }
-}
-
-/// What a leaf condition reads from the visitor.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Attr {
-    Device,
-    Country,
-    Url,
-    /// The URL's path, without query or fragment.
-    Path,
-    Referrer,
-    /// The referrer's host name.
-    ReferrerHost,
-    Persona,
-    LocalHour,
-    /// `query.NAME` (also `utm_source`, `utm_medium`, `utm_campaign`, `utm_term`,
-    /// `utm_content` directly): a parameter of the page URL.
-    Query(String),
-    /// Any other name: a caller-supplied attribute.
-    Custom(String),
-}
-
-impl Attr {
-    fn parse(name: &str) -> Attr {
-        match name {
-            "device" => Attr::Device,
-            "country" => Attr::Country,
-            "url" => Attr::Url,
-            "path" => Attr::Path,
-            "referrer" => Attr::Referrer,
-            "referrer_host" => Attr::ReferrerHost,
-            "persona" => Attr::Persona,
-            "local_hour" => Attr::LocalHour,
-            "utm_source" | "utm_medium" | "utm_campaign" | "utm_term" | "utm_content" => {
-                Attr::Query(name.to_owned())
-            }
-            _ => match name.strip_prefix("query.") {
-                Some(param) => Attr::Query(param.to_owned()),
-                None => Attr::Custom(name.to_owned()),
-            },
-        }
-    }
-}
-
-/// An attribute's value for one visitor.
-#[derive(Debug, Clone, Copy)]
-pub enum AttrValue<'a> {
-    Str(&'a str),
-    Num(f64),
 }
 
 impl AttrValue<'_> {

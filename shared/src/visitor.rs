@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use crate::condition::{Attr, AttrValue};
 use crate::device::DeviceClass;
 
 /// Everything known about one visitor at one request.
@@ -38,6 +37,55 @@ impl Visitor<'_> {
         self.device
             .unwrap_or_else(|| DeviceClass::from_user_agent(self.user_agent.unwrap_or("")))
     }
+}
+
+/// What a leaf condition reads from the visitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    Device,
+    Country,
+    Url,
+    /// The URL's path, without query or fragment.
+    Path,
+    Referrer,
+    /// The referrer's host name.
+    ReferrerHost,
+    Persona,
+    LocalHour,
+    /// `query.NAME` (also `utm_source`, `utm_medium`, `utm_campaign`, `utm_term`,
+    /// `utm_content` directly): a parameter of the page URL.
+    Query(String),
+    /// Any other name: a caller-supplied attribute.
+    Custom(String),
+}
+
+impl Attr {
+    pub(crate) fn parse(name: &str) -> Attr {
+        match name {
+            "device" => Attr::Device,
+            "country" => Attr::Country,
+            "url" => Attr::Url,
+            "path" => Attr::Path,
+            "referrer" => Attr::Referrer,
+            "referrer_host" => Attr::ReferrerHost,
+            "persona" => Attr::Persona,
+            "local_hour" => Attr::LocalHour,
+            "utm_source" | "utm_medium" | "utm_campaign" | "utm_term" | "utm_content" => {
+                Attr::Query(name.to_owned())
+            }
+            _ => match name.strip_prefix("query.") {
+                Some(param) => Attr::Query(param.to_owned()),
+                None => Attr::Custom(name.to_owned()),
+            },
+        }
+    }
+}
+
+/// An attribute's value for one visitor.
+#[derive(Debug, Clone, Copy)]
+pub enum AttrValue<'a> {
+    Str(&'a str),
+    Num(f64),
 }
 
 /// A decoded URL query parameter.

@@ -7,12 +7,12 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::{Admin, Caller};
 use crate::db::tokens::sha256_hex;
 use crate::db::{aggregates, audit, tests, Mutation};
 use crate::error::AppResult;
 use crate::extract::{Path, Query};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

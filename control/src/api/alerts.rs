@@ -5,11 +5,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::{Caller, Editor, Viewer};
 use crate::db::{monitor, Mutation};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Path, Query};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 
-use crate::app::AppState;
 use crate::auth::{Admin, Caller};
 use crate::db::tokens::{self, Credential};
 use crate::error::AppResult;
 use crate::extract::Path;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -9,7 +9,6 @@ use edgewise_shared::snapshot::MetricRole;
 use edgewise_shared::stats::{analyze, Outcome, VariantInput};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::{Admin, Caller, Viewer};
 use crate::db::aggregates::{self, Aggregates};
 use crate::db::{history, monitor, tests};
@@ -17,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{Path, Query};
 use crate::jobs::monitor::TickReport;
 use crate::results::{analysis_input, exposed, variant_inputs, Filter};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

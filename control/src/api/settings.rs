@@ -10,12 +10,12 @@ use edgewise_shared::snapshot::{HoldoutDef, LayerDef, PersonaDef};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::auth::{Caller, Editor, Viewer};
 use crate::db::{settings, tests, Actor, Mutation};
 use crate::error::AppResult;
 use crate::extract::JsonBody;
 use crate::model::{validate_settings, Settings};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -9,11 +9,11 @@ use axum::{Json, Router};
 use edgewise_shared::Snapshot;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::{Approver, Caller, Viewer};
 use crate::db::{snapshots, Mutation};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Path, Query};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -7,7 +7,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::{Approver, Caller, Editor, Viewer};
 use crate::db::Actor;
 use crate::db::{aggregates, settings, tests, Mutation};
@@ -15,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::lifecycle;
 use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

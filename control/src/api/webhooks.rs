@@ -8,12 +8,12 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::{Admin, Caller};
 use crate::db::webhooks::{self, WebhookInfo};
 use crate::db::Mutation;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::extract::{JsonBody, Path, Query};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -7,9 +7,12 @@ use edgewise_shared::snapshot::MetricKind;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use super::events::{values, Cell, CHUNK};
+use super::dialect::{values, CHUNK};
 use super::Dialect;
 use crate::error::AppResult;
+
+/// An aggregate cell's key: test, variant, device, persona.
+pub(crate) type Cell = (String, String, String, String);
 
 /// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion); `schema`
 /// names the SQLite file whose rows they are (`""` for the connection's default).

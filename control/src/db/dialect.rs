@@ -208,3 +208,42 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// Rows per multi-row statement; keeps parameters far below both engines' limits.
+pub(crate) const CHUNK: usize = 400;
+
+/// `($1, …, $cols), (…)` for `rows` rows; plain `?` on SQLite, whose parameter-name lookup is
+/// a linear scan per parameter and made numbered placeholders quadratic in batch size.
+pub(crate) fn values(dialect: Dialect, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_numbers_placeholders_row_by_row() {
+        use super::Dialect;
+        assert_eq!(super::values(Dialect::Postgres, 2, 2), "($1,$2),($3,$4)");
+        assert_eq!(super::values(Dialect::Sqlite, 1, 2), "(?,?)");
+    }
+}

@@ -152,9 +152,16 @@ pub async fn tick(db: &Db, now: i64, bucket_ms: i64) -> anyhow::Result<TickRepor
                 None => alerts.extend(position(finding).map(|i| (i, Some(*name)))),
             }
         }
+        // Memory is rewritten only when it changed (most ticks it does not).
+        let sorted = |m: &[Memory]| {
+            let mut m = m.to_vec();
+            m.sort_by(|a, b| a.key.cmp(&b.key));
+            m
+        };
+        let memory = (sorted(&p.memory) != sorted(remembered)).then_some(p.memory);
         outcomes.push(Outcome {
             evaluation,
-            memory: p.memory,
+            memory,
             alerts,
         });
     }
@@ -171,7 +178,9 @@ pub async fn tick(db: &Db, now: i64, bucket_ms: i64) -> anyhow::Result<TickRepor
         let key = &evaluation.test;
         let body = serde_json::to_string(evaluation)?;
         monitor::put_evaluation(&mut tx, key, now, &body).await?;
-        monitor::put_memory(&mut tx, key, memory).await?;
+        if let Some(memory) = memory {
+            monitor::put_memory(&mut tx, key, memory).await?;
+        }
         for (index, action) in alerts {
             let Some(finding) = evaluation.findings.get(*index) else {
                 continue;
@@ -187,11 +196,12 @@ pub async fn tick(db: &Db, now: i64, bucket_ms: i64) -> anyhow::Result<TickRepor
     Ok(report)
 }
 
-/// One test's tick, to store: its evaluation, what to remember, and the alerts to raise (each
-/// an index into the evaluation's findings, with the action taken on it).
+/// One test's tick, to store: its evaluation, what to remember if that changed, and the alerts
+/// to raise (each an index into the evaluation's findings, with the action taken on it).
 struct Outcome {
     evaluation: Evaluation,
-    memory: Vec<Memory>,
+    /// What to remember, if it changed.
+    memory: Option<Vec<Memory>>,
     alerts: Vec<(usize, Option<&'static str>)>,
 }
 

@@ -102,7 +102,7 @@ pub(crate) enum Table {
 /// SQL selecting `test`, the cell's columns and its sums from `table`, for the tests `cond` (a
 /// condition on `test`, which may bind `$1`) selects: on SQLite summed over every file
 /// (`schemas`, see [`super::Db::shard_schemas`]), with the condition inside each file's part
-/// so it uses the table's key; on PostgreSQL from the one table.
+/// so it uses the table's key; on PostgreSQL straight from the one table.
 pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String {
     let (name, cell, sums, summed) = match table {
         Table::Exposures => (
@@ -118,6 +118,10 @@ pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String
             "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq",
         ),
     };
+    if schemas.is_empty() {
+        // One table, one row per cell: nothing to add up.
+        return format!("SELECT {cell}, {sums} FROM {name} WHERE {cond}");
+    }
     let parts: Vec<String> = super::in_each_file(schemas, name)
         .iter()
         .map(|t| format!("SELECT {cell}, {sums} FROM {t} WHERE {cond}"))

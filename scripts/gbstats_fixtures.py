@@ -62,6 +62,7 @@ from gbstats.frequentist.tests import (  # noqa: E402
 )
 from gbstats.models.statistics import (  # noqa: E402
     ProportionStatistic,
+    RatioStatistic,
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
 )
@@ -77,6 +78,13 @@ REASONS = {
 
 
 def statistic(metric_type, v):
+    if metric_type == "ratio":
+        return RatioStatistic(
+            n=v["n"],
+            m_statistic=SampleMeanStatistic(n=v["n"], sum=float(v["numerator_sum"]), sum_squares=float(v["numerator_sum_squares"])),
+            d_statistic=SampleMeanStatistic(n=v["n"], sum=float(v["denominator_sum"]), sum_squares=float(v["denominator_sum_squares"])),
+            m_d_sum_of_products=float(v["numerator_denominator_sum_product"]),
+        )
     if metric_type == "binomial":
         post = ProportionStatistic(n=v["n"], sum=float(v["conversions"]))
     else:
@@ -300,6 +308,59 @@ def cases():
     flat = mean_from_values("control", rng.normal(4, 1, 500), np.ones(500))
     flat_b = mean_from_values("treatment", rng.normal(4.1, 1, 500), np.ones(500))
     out["cuped_constant_covariate"] = {"metric_type": "mean", "variants": [flat, flat_b]}
+    out.update(ratio_cases())
+    return out
+
+
+def ratio_from_units(name, numerators, denominators):
+    m, d = np.asarray(numerators, float), np.asarray(denominators, float)
+    return {
+        "name": name,
+        "n": int(len(m)),
+        "numerator_sum": float(m.sum()),
+        "numerator_sum_squares": float((m * m).sum()),
+        "denominator_sum": float(d.sum()),
+        "denominator_sum_squares": float((d * d).sum()),
+        "numerator_denominator_sum_product": float((m * d).sum()),
+    }
+
+
+def ratio_arm(rng, name, n, pageviews, ctr):
+    # Clicks per pageview: pageviews per unit ~ 1 + Poisson, clicks ~ Binomial(pageviews, ctr).
+    views = 1 + rng.poisson(pageviews - 1, n)
+    clicks = rng.binomial(views, ctr)
+    return ratio_from_units(name, clicks, views)
+
+
+def ratio_cases():
+    # Their own seed: the cases above keep their numbers.
+    rng = np.random.default_rng(20261207)
+    out = {}
+    out["ratio_small"] = {"metric_type": "ratio", "variants": [ratio_arm(rng, "control", 40, 3.0, 0.2), ratio_arm(rng, "treatment", 45, 3.0, 0.25)]}
+    out["ratio_typical"] = {"metric_type": "ratio", "variants": [ratio_arm(rng, "control", 8000, 4.0, 0.10), ratio_arm(rng, "treatment", 8100, 4.0, 0.105)]}
+    out["ratio_3_arms"] = {
+        "metric_type": "ratio",
+        "variants": [ratio_arm(rng, "control", 3000, 2.5, 0.3), ratio_arm(rng, "b", 3050, 2.5, 0.31), ratio_arm(rng, "c", 2980, 2.5, 0.28)],
+    }
+    # Revenue per order, from moments of a large test (sums consistent with per-unit totals).
+    out["ratio_10m_units"] = {
+        "metric_type": "ratio",
+        "variants": [
+            {"name": "control", "n": 10_000_000, "numerator_sum": 1.52e8, "numerator_sum_squares": 2.9e10,
+             "denominator_sum": 2.1e6, "denominator_sum_squares": 2.6e6, "numerator_denominator_sum_product": 1.9e8},
+            {"name": "treatment", "n": 10_002_000, "numerator_sum": 1.55e8, "numerator_sum_squares": 3.0e10,
+             "denominator_sum": 2.11e6, "denominator_sum_squares": 2.62e6, "numerator_denominator_sum_product": 1.94e8},
+        ],
+    }
+    out["ratio_srm"] = {
+        "metric_type": "ratio",
+        "variants": [ratio_arm(rng, "control", 5000, 3.0, 0.1), ratio_arm(rng, "treatment", 5400, 3.0, 0.1)],
+    }
+    # No unit of the control had a denominator: its ratio is 0 and has no variance.
+    out["ratio_zero_denominator"] = {
+        "metric_type": "ratio",
+        "variants": [ratio_from_units("control", [0, 0, 0, 0], [0, 0, 0, 0]), ratio_arm(rng, "treatment", 4, 3.0, 0.5)],
+    }
     return out
 
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::power::{sample_size, PowerInput};
 use crate::stats::special::{norm_cdf, norm_isf};
+use crate::stats::statistic::Moments;
 use crate::stats::{analyze, AnalysisInput, AnalysisOutput, InputError, MetricType, VariantInput};
 
 use super::settings::DecisionSettings;
@@ -234,6 +235,18 @@ fn planned_units(input: &AnalysisInput, d: &DecisionSettings) -> Option<u64> {
             let mean = c.sum? / n;
             let var = (c.sum_squares? - n * mean * mean) / (n - 1.0).max(1.0);
             (mean, Some(var.max(0.0).sqrt()))
+        }
+        // The delta method's per-unit variance of the ratio, sized like a mean.
+        MetricType::Ratio => {
+            let m = Moments::Ratio {
+                n,
+                m_sum: c.numerator_sum?,
+                m_sum_squares: c.numerator_sum_squares?,
+                d_sum: c.denominator_sum?,
+                d_sum_squares: c.denominator_sum_squares?,
+                md_sum_product: c.numerator_denominator_sum_product?,
+            };
+            (m.mean(), Some(m.variance().max(0.0).sqrt()))
         }
     };
     let out = sample_size(&PowerInput {

@@ -22,6 +22,9 @@ pub enum MetricType {
     Binomial,
     /// Per arm: units, sum and sum of squares of a per-unit value.
     Mean,
+    /// Per arm: units and the sums, sums of squares and cross-products of per-unit numerator
+    /// and denominator totals (the delta method, gbstats' `RatioStatistic`).
+    Ratio,
 }
 
 /// Opt-in multiple-comparison correction over the variants' fixed-horizon p-values.
@@ -78,6 +81,16 @@ pub struct VariantInput {
     pub covariate_sum_squares: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sum_product_metric_covariate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator_sum: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator_sum_squares: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator_sum: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator_sum_squares: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator_denominator_sum_product: Option<f64>,
 }
 
 /// Both effect types of one method.
@@ -175,6 +188,52 @@ fn arms(input: &AnalysisInput) -> Result<Vec<(Moments, Option<Covariate>)>, Inpu
                     return Err(bad(field("conversions"), "must not exceed n"));
                 }
                 Moments::Proportion { n, sum: c as f64 }
+            }
+            MetricType::Ratio => {
+                if v.conversions.is_some() || v.sum.is_some() || v.sum_squares.is_some() {
+                    return Err(bad(
+                        field("numerator_sum"),
+                        "a ratio metric takes numerator_* and denominator_* fields, not \
+                         conversions or sum",
+                    ));
+                }
+                if v.covariate_sum.is_some()
+                    || v.covariate_sum_squares.is_some()
+                    || v.sum_product_metric_covariate.is_some()
+                {
+                    return Err(bad(
+                        field("covariate_sum"),
+                        "CUPED is not available for ratio metrics (gbstats 0.8.0 has none)",
+                    ));
+                }
+                let get = |name: &str, value: Option<f64>| {
+                    finite(name, value)?
+                        .ok_or_else(|| bad(field(name), "is required for a ratio metric"))
+                };
+                let m_sum = get("numerator_sum", v.numerator_sum)?;
+                let m_sum_squares = get("numerator_sum_squares", v.numerator_sum_squares)?;
+                let d_sum = get("denominator_sum", v.denominator_sum)?;
+                let d_sum_squares = get("denominator_sum_squares", v.denominator_sum_squares)?;
+                let md_sum_product = get(
+                    "numerator_denominator_sum_product",
+                    v.numerator_denominator_sum_product,
+                )?;
+                for (name, value) in [
+                    ("numerator_sum_squares", m_sum_squares),
+                    ("denominator_sum_squares", d_sum_squares),
+                ] {
+                    if value < 0.0 {
+                        return Err(bad(field(name), "must be >= 0"));
+                    }
+                }
+                Moments::Ratio {
+                    n,
+                    m_sum,
+                    m_sum_squares,
+                    d_sum,
+                    d_sum_squares,
+                    md_sum_product,
+                }
             }
             MetricType::Mean => {
                 if v.conversions.is_some() {

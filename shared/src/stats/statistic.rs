@@ -2,7 +2,9 @@
 //! them (`gbstats/models/statistics.py`), operation for operation, so the float results agree.
 //!
 //! A binomial arm is `ProportionStatistic` (variance p(1−p), no n−1 correction); a mean arm is
-//! `SampleMeanStatistic` (sample variance with n−1). CUPED wraps either with a pre-exposure
+//! `SampleMeanStatistic` (sample variance with n−1); a ratio arm is `RatioStatistic` (per-unit
+//! numerator and denominator totals, the delta method's variance). CUPED wraps a proportion or
+//! a mean (never a ratio: gbstats 0.8.0 cannot) with a pre-exposure
 //! covariate (`RegressionAdjustedStatistic`): the adjusted mean is ȳ − θ·x̄, with one θ pooled
 //! over the two arms being compared, and the relative lift keeps the unadjusted control mean in
 //! its denominator.
@@ -14,22 +16,42 @@ pub enum Moments {
     Proportion { n: f64, sum: f64 },
     /// Sum and sum of squares of per-unit values.
     Sample { n: f64, sum: f64, sum_squares: f64 },
+    /// Per-unit numerator (m) and denominator (d) totals: their sums, sums of squares and the
+    /// sum of their products.
+    Ratio {
+        n: f64,
+        m_sum: f64,
+        m_sum_squares: f64,
+        d_sum: f64,
+        d_sum_squares: f64,
+        md_sum_product: f64,
+    },
 }
 
 impl Moments {
     pub fn n(&self) -> f64 {
         match *self {
-            Moments::Proportion { n, .. } | Moments::Sample { n, .. } => n,
+            Moments::Proportion { n, .. }
+            | Moments::Sample { n, .. }
+            | Moments::Ratio { n, .. } => n,
         }
     }
 
+    /// The sum of the per-unit values (for a ratio, of the numerators).
     pub fn sum(&self) -> f64 {
         match *self {
             Moments::Proportion { sum, .. } | Moments::Sample { sum, .. } => sum,
+            Moments::Ratio { m_sum, .. } => m_sum,
         }
     }
 
     pub fn mean(&self) -> f64 {
+        if let Moments::Ratio { m_sum, d_sum, .. } = *self {
+            if d_sum == 0.0 {
+                return 0.0;
+            }
+            return m_sum / d_sum;
+        }
         let n = self.n();
         if n == 0.0 {
             return 0.0;
@@ -52,6 +74,31 @@ impl Moments {
                     return 0.0;
                 }
                 (sum_squares - sum.powi(2) / n) / (n - 1.0)
+            }
+            Moments::Ratio {
+                n,
+                m_sum,
+                m_sum_squares,
+                d_sum,
+                d_sum_squares,
+                md_sum_product,
+            } => {
+                let m = Moments::Sample {
+                    n,
+                    sum: m_sum,
+                    sum_squares: m_sum_squares,
+                };
+                let d = Moments::Sample {
+                    n,
+                    sum: d_sum,
+                    sum_squares: d_sum_squares,
+                };
+                if d.mean() == 0.0 || n <= 1.0 {
+                    return 0.0;
+                }
+                let cov = covariance(n, m_sum, d_sum, md_sum_product);
+                m.variance() / d.mean().powi(2) - 2.0 * cov * m.mean() / d.mean().powi(3)
+                    + m.mean().powi(2) * d.variance() / d.mean().powi(4)
             }
         }
     }
@@ -78,6 +125,7 @@ impl Moments {
         match *self {
             Moments::Proportion { sum, .. } => sum,
             Moments::Sample { sum_squares, .. } => sum_squares,
+            Moments::Ratio { m_sum_squares, .. } => m_sum_squares,
         }
     }
 }

@@ -114,7 +114,7 @@ fn bad_stats_inputs_name_the_field_and_exit_2() {
             r#"{"metric_type": "binomial", "variants": [{"name": "a", "n": 10, "conversions": 1, "convs": 2}, {"name": "b", "n": 10, "conversions": 1}]}"#,
             "convs",
         ),
-        (r#"{"metric_type": "ratio", "variants": []}"#, "metric_type"),
+        (r#"{"metric_type": "bogus", "variants": []}"#, "metric_type"),
         (
             r#"{"metric_type": "binomial", "variants": [{"name": "a", "n": 10, "conversions": 1}]}"#,
             "variants",

@@ -62,6 +62,8 @@ from gbstats.frequentist.tests import (  # noqa: E402
 )
 from gbstats.models.statistics import (  # noqa: E402
     ProportionStatistic,
+    QuantileClusteredStatistic,
+    QuantileStatistic,
     RatioStatistic,
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
@@ -78,6 +80,16 @@ REASONS = {
 
 
 def statistic(metric_type, v):
+    if metric_type == "quantile":
+        q = dict(n=v["n"], n_star=v["n_star"], nu=v["nu"], quantile_hat=v["quantile_hat"],
+                 quantile_lower=v["quantile_lower"], quantile_upper=v["quantile_upper"])
+        if "n_clusters" not in v:
+            return QuantileStatistic(**q)
+        return QuantileClusteredStatistic(
+            **q, n_clusters=v["n_clusters"], main_sum=v["main_sum"], main_sum_squares=v["main_sum_squares"],
+            denominator_sum=v["denominator_sum"], denominator_sum_squares=v["denominator_sum_squares"],
+            main_denominator_sum_product=v["main_denominator_sum_product"],
+        )
     if metric_type == "ratio":
         return RatioStatistic(
             n=v["n"],
@@ -169,7 +181,8 @@ def analyze(case):
                         # gbstats rescales its relative prior by the control mean and raises on 0.
                         out[method][diff] = {"error": "zero_control_mean", "gbstats_exception": str(e)}
         comparisons.append(out)
-    srm = float(check_srm([v["n"] for v in variants], weights))
+    # An event-level quantile's n counts events; its split is over its units (clusters).
+    srm = float(check_srm([v.get("n_clusters", v["n"]) for v in variants], weights))
     return {"srm_p_value": srm, "comparisons": comparisons}
 
 
@@ -309,6 +322,7 @@ def cases():
     flat_b = mean_from_values("treatment", rng.normal(4.1, 1, 500), np.ones(500))
     out["cuped_constant_covariate"] = {"metric_type": "mean", "variants": [flat, flat_b]}
     out.update(ratio_cases())
+    out.update(quantile_cases())
     return out
 
 
@@ -360,6 +374,84 @@ def ratio_cases():
     out["ratio_zero_denominator"] = {
         "metric_type": "ratio",
         "variants": [ratio_from_units("control", [0, 0, 0, 0], [0, 0, 0, 0]), ratio_arm(rng, "treatment", 4, 3.0, 0.5)],
+    }
+    return out
+
+
+def quantile_from_values(name, values, nu):
+    # The estimate and its interval's order statistics as a warehouse query computes them:
+    # ranks n*nu -/+ 1.96*sqrt(n*nu*(1-nu)) of the sorted values (GrowthBook's quantile SQL).
+    x = np.sort(np.asarray(values, float))
+    n = len(x)
+    half = float(sps.norm.isf(0.025)) * math.sqrt(n * nu * (1 - nu))
+    lo = min(max(int(math.floor(n * nu - half)), 1), n)
+    hi = min(max(int(math.ceil(n * nu + half)), 1), n)
+    return {
+        "name": name,
+        "n": n,
+        "n_star": n,
+        "nu": nu,
+        "quantile_hat": float(np.quantile(x, nu, method="inverted_cdf")),
+        "quantile_lower": float(x[lo - 1]),
+        "quantile_upper": float(x[hi - 1]),
+    }
+
+
+def quantile_from_events(name, per_unit_values, nu):
+    # Event-level: every event's value counts; units cluster the events for the variance.
+    events = np.concatenate(per_unit_values)
+    v = quantile_from_values(name, events, nu)
+    main = np.array([float((u <= v["quantile_hat"]).sum()) for u in per_unit_values])
+    den = np.array([float(len(u)) for u in per_unit_values])
+    v.update({
+        "n_clusters": len(per_unit_values),
+        "main_sum": float(main.sum()),
+        "main_sum_squares": float((main * main).sum()),
+        "denominator_sum": float(den.sum()),
+        "denominator_sum_squares": float((den * den).sum()),
+        "main_denominator_sum_product": float((main * den).sum()),
+    })
+    return v
+
+
+def quantile_cases():
+    # Their own seed: the cases above keep their numbers.
+    rng = np.random.default_rng(20261208)
+    out = {}
+    # Page load time per unit (ms), lognormal; the treatment is 4% faster.
+    load_a, load_b = rng.lognormal(6.9, 0.5, 6000), 0.96 * rng.lognormal(6.9, 0.5, 6100)
+    for nu, tag in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")]:
+        out[f"quantile_unit_{tag}"] = {
+            "metric_type": "quantile",
+            "variants": [quantile_from_values("control", load_a, nu), quantile_from_values("treatment", load_b, nu)],
+        }
+    out["quantile_unit_3_arms"] = {
+        "metric_type": "quantile",
+        "variants": [
+            quantile_from_values("control", rng.exponential(30.0, 3000), 0.75),
+            quantile_from_values("b", rng.exponential(31.0, 3050), 0.75),
+            quantile_from_values("c", rng.exponential(29.0, 2950), 0.75),
+        ],
+    }
+
+    # Event-level: each unit loads 1 + Poisson(3) pages, its pages share a unit effect.
+    def event_arm(name, units, scale):
+        per_unit = []
+        for _ in range(units):
+            k = 1 + rng.poisson(3)
+            per_unit.append(scale * rng.lognormal(6.9 + rng.normal(0, 0.3), 0.4, k))
+        return per_unit
+
+    out["quantile_event_p90"] = {
+        "metric_type": "quantile",
+        "variants": [quantile_from_events("control", event_arm("control", 2000, 1.0), 0.9),
+                     quantile_from_events("treatment", event_arm("treatment", 2100, 0.97), 0.9)],
+    }
+    # Too few values for p99: the interval would leave [0, 1], gbstats refuses.
+    out["quantile_unit_too_few"] = {
+        "metric_type": "quantile",
+        "variants": [quantile_from_values("control", rng.exponential(1.0, 150), 0.99),
+                     quantile_from_values("treatment", rng.exponential(1.0, 160), 0.99)],
     }
     return out
 

@@ -114,6 +114,22 @@ fn bad_stats_inputs_name_the_field_and_exit_2() {
             r#"{"metric_type": "binomial", "variants": [{"name": "a", "n": 10, "conversions": 1, "convs": 2}, {"name": "b", "n": 10, "conversions": 1}]}"#,
             "convs",
         ),
+        (
+            r#"{"metric_type": "ratio", "variants": [{"name": "a", "n": 10, "numerator_sum": 1, "numerator_sum_squares": 1, "denominator_sum_squares": 1, "numerator_denominator_sum_product": 1}, {"name": "b", "n": 10, "numerator_sum": 1, "numerator_sum_squares": 1, "denominator_sum": 1, "denominator_sum_squares": 1, "numerator_denominator_sum_product": 1}]}"#,
+            "variants[0].denominator_sum",
+        ),
+        (
+            r#"{"metric_type": "quantile", "variants": [{"name": "a", "n": 500, "n_star": 500, "nu": 1.5, "quantile_hat": 3, "quantile_lower": 2, "quantile_upper": 4}, {"name": "b", "n": 500, "n_star": 500, "nu": 0.5, "quantile_hat": 3, "quantile_lower": 2, "quantile_upper": 4}]}"#,
+            "variants[0].nu",
+        ),
+        (
+            r#"{"metric_type": "quantile", "variants": [{"name": "a", "n": 500, "n_star": 500, "nu": 0.5, "quantile_hat": 3, "quantile_lower": 2, "quantile_upper": 4}, {"name": "b", "n": 500, "n_star": 500, "nu": 0.5, "quantile_hat": 3, "quantile_lower": 2, "quantile_upper": 4, "n_clusters": 100, "main_sum_squares": 1, "denominator_sum": 1, "denominator_sum_squares": 1, "main_denominator_sum_product": 1}]}"#,
+            "variants[1].main_sum",
+        ),
+        (
+            r#"{"metric_type": "quantile", "variants": [{"name": "a", "n": 500, "sum": 3, "sum_squares": 9}, {"name": "b", "n": 500, "n_star": 500, "nu": 0.5, "quantile_hat": 3, "quantile_lower": 2, "quantile_upper": 4}]}"#,
+            "variants[0].quantile_hat",
+        ),
         (r#"{"metric_type": "bogus", "variants": []}"#, "metric_type"),
         (
             r#"{"metric_type": "binomial", "variants": [{"name": "a", "n": 10, "conversions": 1}]}"#,

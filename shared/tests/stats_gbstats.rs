@@ -75,7 +75,7 @@ fn every_gbstats_case_matches_every_field() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 20,
+        files.len() >= 40,
         "fixtures missing: run scripts/gbstats_fixtures.py"
     );
     let mut worst = 0.0_f64;

@@ -236,6 +236,8 @@ fn planned_units(input: &AnalysisInput, d: &DecisionSettings) -> Option<u64> {
             let var = (c.sum_squares? - n * mean * mean) / (n - 1.0).max(1.0);
             (mean, Some(var.max(0.0).sqrt()))
         }
+        // A quantile is not sized here: no plan, so only the interval decides.
+        MetricType::Quantile => return None,
         // The delta method's per-unit variance of the ratio, sized like a mean.
         MetricType::Ratio => {
             let m = Moments::Ratio {

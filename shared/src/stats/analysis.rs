@@ -12,7 +12,7 @@ use super::correction::{benjamini_hochberg, holm_bonferroni};
 use super::frequentist::{sequential_test, t_tests};
 use super::special::norm_isf;
 use super::srm::srm_p_value;
-use super::statistic::{pair, Covariate, Moments};
+use super::statistic::{pair, Clusters, Covariate, Moments};
 use super::{BayesEstimate, Difference, Estimate, Outcome, Prior};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,10 @@ pub enum MetricType {
     /// Per arm: units and the sums, sums of squares and cross-products of per-unit numerator
     /// and denominator totals (the delta method, gbstats' `RatioStatistic`).
     Ratio,
+    /// Per arm: a quantile's estimate and the order statistics of its interval (gbstats'
+    /// `QuantileStatistic`), clustered by unit for an event-level quantile
+    /// (`QuantileClusteredStatistic`, with `n_clusters` and the per-unit sums).
+    Quantile,
 }
 
 /// Opt-in multiple-comparison correction over the variants' fixed-horizon p-values.
@@ -91,6 +95,24 @@ pub struct VariantInput {
     pub denominator_sum_squares: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numerator_denominator_sum_product: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_star: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile_hat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile_lower: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile_upper: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_clusters: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_sum: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_sum_squares: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_denominator_sum_product: Option<f64>,
 }
 
 /// Both effect types of one method.
@@ -188,6 +210,72 @@ fn arms(input: &AnalysisInput) -> Result<Vec<(Moments, Option<Covariate>)>, Inpu
                     return Err(bad(field("conversions"), "must not exceed n"));
                 }
                 Moments::Proportion { n, sum: c as f64 }
+            }
+            MetricType::Quantile => {
+                if v.conversions.is_some() || v.sum.is_some() || v.sum_squares.is_some() {
+                    return Err(bad(
+                        field("quantile_hat"),
+                        "a quantile metric takes n_star, nu and quantile_* fields, not \
+                         conversions or sum",
+                    ));
+                }
+                if v.covariate_sum.is_some()
+                    || v.covariate_sum_squares.is_some()
+                    || v.sum_product_metric_covariate.is_some()
+                {
+                    return Err(bad(
+                        field("covariate_sum"),
+                        "CUPED is not available for quantile metrics (gbstats 0.8.0 has none)",
+                    ));
+                }
+                let get = |name: &str, value: Option<f64>| {
+                    finite(name, value)?
+                        .ok_or_else(|| bad(field(name), "is required for a quantile metric"))
+                };
+                let n_star = v
+                    .n_star
+                    .ok_or_else(|| bad(field("n_star"), "is required for a quantile metric"))?;
+                let nu = get("nu", v.nu)?;
+                if !(nu > 0.0 && nu < 1.0) {
+                    return Err(bad(field("nu"), "must be in (0, 1)"));
+                }
+                let clusters = match v.n_clusters {
+                    None => None,
+                    Some(k) => {
+                        let c = Clusters {
+                            n_clusters: k as f64,
+                            main_sum: get("main_sum", v.main_sum)?,
+                            main_sum_squares: get("main_sum_squares", v.main_sum_squares)?,
+                            denominator_sum: get("denominator_sum", v.denominator_sum)?,
+                            denominator_sum_squares: get(
+                                "denominator_sum_squares",
+                                v.denominator_sum_squares,
+                            )?,
+                            main_denominator_sum_product: get(
+                                "main_denominator_sum_product",
+                                v.main_denominator_sum_product,
+                            )?,
+                        };
+                        for (name, value) in [
+                            ("main_sum_squares", c.main_sum_squares),
+                            ("denominator_sum_squares", c.denominator_sum_squares),
+                        ] {
+                            if value < 0.0 {
+                                return Err(bad(field(name), "must be >= 0"));
+                            }
+                        }
+                        Some(c)
+                    }
+                };
+                Moments::Quantile {
+                    n,
+                    n_star: n_star as f64,
+                    nu,
+                    hat: get("quantile_hat", v.quantile_hat)?,
+                    lower: get("quantile_lower", v.quantile_lower)?,
+                    upper: get("quantile_upper", v.quantile_upper)?,
+                    clusters,
+                }
             }
             MetricType::Ratio => {
                 if v.conversions.is_some() || v.sum.is_some() || v.sum_squares.is_some() {
@@ -296,7 +384,16 @@ fn arms(input: &AnalysisInput) -> Result<Vec<(Moments, Option<Covariate>)>, Inpu
 /// method, both as a relative lift and an absolute difference.
 pub fn analyze(input: &AnalysisInput) -> Result<AnalysisOutput, InputError> {
     let arms = arms(input)?;
-    let units: Vec<f64> = arms.iter().map(|(m, _)| m.n()).collect();
+    // An event-level quantile's n counts events; its split is over units (its clusters).
+    let units: Vec<f64> = arms
+        .iter()
+        .map(|(m, _)| match m {
+            Moments::Quantile {
+                clusters: Some(c), ..
+            } => c.n_clusters,
+            m => m.n(),
+        })
+        .collect();
     let equal = vec![1.0; arms.len()];
     let weights = input.expected_weights.as_deref().unwrap_or(&equal);
     let srm_p_value = srm_p_value(&units, weights);

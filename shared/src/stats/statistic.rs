@@ -3,11 +3,27 @@
 //!
 //! A binomial arm is `ProportionStatistic` (variance p(1−p), no n−1 correction); a mean arm is
 //! `SampleMeanStatistic` (sample variance with n−1); a ratio arm is `RatioStatistic` (per-unit
-//! numerator and denominator totals, the delta method's variance). CUPED wraps a proportion or
-//! a mean (never a ratio: gbstats 0.8.0 cannot) with a pre-exposure
+//! numerator and denominator totals, the delta method's variance); a quantile arm is
+//! `QuantileStatistic` (the estimate and the order statistics of its interval), clustered by
+//! unit for event-level quantiles (`QuantileClusteredStatistic`). CUPED wraps a proportion or a
+//! mean (never a ratio or a quantile: gbstats 0.8.0 cannot) with a pre-exposure
 //! covariate (`RegressionAdjustedStatistic`): the adjusted mean is ȳ − θ·x̄, with one θ pooled
 //! over the two arms being compared, and the relative lift keeps the unadjusted control mean in
 //! its denominator.
+
+use super::special::norm_isf;
+
+/// An event-level quantile's clustering by unit: per unit, the events at or below the estimate
+/// (main) and all its events (denominator), summed, squared and multiplied over the units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clusters {
+    pub n_clusters: f64,
+    pub main_sum: f64,
+    pub main_sum_squares: f64,
+    pub denominator_sum: f64,
+    pub denominator_sum_squares: f64,
+    pub main_denominator_sum_product: f64,
+}
 
 /// The post-exposure (metric) part of an arm.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +42,18 @@ pub enum Moments {
         d_sum_squares: f64,
         md_sum_product: f64,
     },
+    /// Quantile `nu` of `n` values (units, or events for an event-level quantile): the
+    /// estimate, and the lower and upper order statistics of its 95% interval computed from
+    /// `n_star` values.
+    Quantile {
+        n: f64,
+        n_star: f64,
+        nu: f64,
+        hat: f64,
+        lower: f64,
+        upper: f64,
+        clusters: Option<Clusters>,
+    },
 }
 
 impl Moments {
@@ -33,7 +61,8 @@ impl Moments {
         match *self {
             Moments::Proportion { n, .. }
             | Moments::Sample { n, .. }
-            | Moments::Ratio { n, .. } => n,
+            | Moments::Ratio { n, .. }
+            | Moments::Quantile { n, .. } => n,
         }
     }
 
@@ -42,15 +71,17 @@ impl Moments {
         match *self {
             Moments::Proportion { sum, .. } | Moments::Sample { sum, .. } => sum,
             Moments::Ratio { m_sum, .. } => m_sum,
+            Moments::Quantile { n, hat, .. } => n * hat,
         }
     }
 
     pub fn mean(&self) -> f64 {
-        if let Moments::Ratio { m_sum, d_sum, .. } = *self {
-            if d_sum == 0.0 {
-                return 0.0;
+        match *self {
+            Moments::Ratio { m_sum, d_sum, .. } => {
+                return if d_sum == 0.0 { 0.0 } else { m_sum / d_sum };
             }
-            return m_sum / d_sum;
+            Moments::Quantile { hat, .. } => return hat,
+            _ => {}
         }
         let n = self.n();
         if n == 0.0 {
@@ -100,7 +131,70 @@ impl Moments {
                 m.variance() / d.mean().powi(2) - 2.0 * cov * m.mean() / d.mean().powi(3)
                     + m.mean().powi(2) * d.variance() / d.mean().powi(4)
             }
+            Moments::Quantile { n, .. } => {
+                let v = self.quantile_variance_init();
+                if n < 100.0 {
+                    v
+                } else {
+                    v.max(1e-5)
+                }
+            }
         }
+    }
+
+    /// gbstats' `variance_init` of a quantile: the interval's width turned into a standard
+    /// error, scaled to a per-value variance; for an event-level quantile, inflated by the
+    /// clustering (the variance of a ratio of per-unit sums against the iid one).
+    fn quantile_variance_init(&self) -> f64 {
+        let Moments::Quantile {
+            n,
+            n_star,
+            nu,
+            lower,
+            upper,
+            clusters,
+            ..
+        } = *self
+        else {
+            return 0.0;
+        };
+        if n <= 1.0 {
+            return 0.0;
+        }
+        let den = 2.0 * norm_isf(0.5 * 0.05);
+        let iid = (n_star / n) * (n - 1.0) * ((upper - lower) / den).powi(2);
+        let Some(c) = clusters else {
+            return iid;
+        };
+        if nu == 0.0 || c.n_clusters <= 1.0 || c.denominator_sum <= 0.0 {
+            return 0.0;
+        }
+        let k = c.n_clusters;
+        let mu_s = c.main_sum / k;
+        let mu_n = c.denominator_sum / k;
+        let sigma_2_s = (c.main_sum_squares / k - mu_s * mu_s) * k / (k - 1.0);
+        let sigma_2_n = (c.denominator_sum_squares / k - mu_n * mu_n) * k / (k - 1.0);
+        let sigma_s_n = (c.main_denominator_sum_product / k - mu_s * mu_n) * k / (k - 1.0);
+        let num =
+            sigma_2_s - 2.0 * mu_s * sigma_s_n / mu_n + mu_s.powi(2) * sigma_2_n / mu_n.powi(2);
+        let cluster = num / (k * mu_n.powi(2));
+        let nu_iid = nu * (1.0 - nu) / n;
+        iid * cluster / nu_iid
+    }
+
+    /// Whether gbstats refuses the arm for its variance. For a quantile: too few values for
+    /// the level (its interval would leave [0, 1]), or no spread in fewer than 1,000 values.
+    pub fn has_zero_variance(&self) -> bool {
+        if let Moments::Quantile { n, nu, .. } = *self {
+            let m2 = norm_isf(0.5 * 0.05).powi(2);
+            if n <= m2 * nu / (1.0 - nu) || n <= m2 * (1.0 - nu) / nu {
+                return true;
+            }
+            return self.quantile_variance_init() <= 0.0 && n < 1000.0;
+        }
+        // Written so that a NaN from absurd inputs also counts as "no variance".
+        let v = self.variance();
+        v.is_nan() || v <= 0.0
     }
 
     /// The two arms pooled, as gbstats' `create_joint_statistic` does for θ.
@@ -126,6 +220,7 @@ impl Moments {
             Moments::Proportion { sum, .. } => sum,
             Moments::Sample { sum_squares, .. } => sum_squares,
             Moments::Ratio { m_sum_squares, .. } => m_sum_squares,
+            Moments::Quantile { .. } => 0.0,
         }
     }
 }
@@ -183,8 +278,12 @@ impl ArmStatistic {
         }
     }
 
-    /// gbstats refuses when either arm's variance is zero or negative.
+    /// gbstats refuses when either arm's variance is zero or negative (for a quantile, by
+    /// its own rule: [`Moments::has_zero_variance`]).
     pub fn has_zero_variance(&self) -> bool {
+        if self.adjustment.is_none() {
+            return self.post.has_zero_variance();
+        }
         // Written so that a NaN from absurd inputs also counts as "no variance".
         let v = self.variance();
         v.is_nan() || v <= 0.0

@@ -1,5 +1,6 @@
 //! `GET /api/v1/tests/{key}/results`: the statistics for every metric of a test, overall and
-//! broken down by device class and by persona, each with its own SRM check.
+//! broken down by device class and by persona, each with its own SRM check, and the segments
+//! whose lift differs from the rest of the test ([`edgewise_shared::segments`]).
 //!
 //! Pure: the handler loads the test and its incremental aggregates (never raw events) and this
 //! module turns them into [`edgewise_shared::stats::analyze`] inputs per segment. A method the
@@ -7,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use edgewise_shared::segments::{self, Impact};
 use edgewise_shared::snapshot::{MetricKind, VariantDef};
 use edgewise_shared::stats::{
     analyze, correction, AnalysisInput, AnalysisOutput, Correction, MetricType, Outcome,
@@ -45,6 +47,9 @@ pub struct Results {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correction: Option<Correction>,
     pub metrics: Vec<MetricResults>,
+    /// Every device and persona segment × variant × metric: its lift against the rest of the
+    /// test, Benjamini–Hochberg over all of them; `flagged` when q < 0.05.
+    pub differential: Vec<Impact>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +97,8 @@ pub enum Filter<'a> {
     All,
     Device(&'a str),
     Persona(&'a str),
+    /// Every cell outside the segment.
+    Not(&'a Filter<'a>),
 }
 
 impl Filter<'_> {
@@ -100,6 +107,7 @@ impl Filter<'_> {
             Filter::All => true,
             Filter::Device(d) => d == device,
             Filter::Persona(p) => p == persona_label(persona),
+            Filter::Not(f) => !f.keeps(device, persona),
         }
     }
 }
@@ -146,6 +154,24 @@ pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Resul
     if let Some(method) = query.correction {
         adjust(&mut metrics, method);
     }
+    let mut differential = Vec::new();
+    for m in &spec.metrics {
+        let input = |f: Filter<'_>| {
+            let variants = variant_inputs(spec, agg, &m.key, m.kind, f);
+            analysis_input(m.kind, query.alpha, &weights, variants)
+        };
+        let slices = (devices.iter().map(|d| ("device", *d, Filter::Device(d))))
+            .chain(personas.iter().map(|p| ("persona", *p, Filter::Persona(p))));
+        for (dimension, value, f) in slices {
+            let at = segments::Segment {
+                metric: &m.key,
+                dimension,
+                value,
+            };
+            differential.extend(segments::impacts(at, &input(f), &input(Filter::Not(&f))));
+        }
+    }
+    segments::flag(&mut differential);
     Results {
         test: spec.key.clone(),
         alpha: query.alpha,
@@ -165,6 +191,7 @@ pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Resul
         },
         correction: query.correction,
         metrics,
+        differential,
     }
 }
 

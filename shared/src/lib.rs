@@ -28,6 +28,8 @@ pub mod decide;
 pub mod device;
 pub mod hash;
 pub mod limits;
+#[cfg(feature = "stats")]
+pub mod segments;
 pub mod snapshot;
 #[cfg(feature = "stats")]
 pub mod stats;

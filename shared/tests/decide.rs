@@ -9,30 +9,8 @@ use edgewise_shared::decide::{
 };
 use edgewise_shared::stats::{AnalysisInput, MetricType, VariantInput};
 
-/// SplitMix64: seeded, so every simulated test is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-    /// Binomial(n, p) by its normal approximation (n·p is in the hundreds here).
-    fn binomial(&mut self, n: u64, p: f64) -> u64 {
-        let (m, s) = (n as f64 * p, (n as f64 * p * (1.0 - p)).sqrt());
-        (m + s * self.normal()).round().clamp(0.0, n as f64) as u64
-    }
-}
+mod common;
+use common::Rng;
 
 struct Arm {
     n: u64,

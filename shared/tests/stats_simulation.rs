@@ -9,19 +9,8 @@
 
 use edgewise_shared::stats::{analyze, AnalysisInput, MetricType, Outcome, VariantInput};
 
-/// SplitMix64: a tiny, well-known seeded generator; enough for Bernoulli draws here.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+mod common;
+use common::Rng;
 
 const EXPERIMENTS: usize = 2_000;
 const BATCHES: usize = 20;
@@ -56,7 +45,7 @@ fn significant(o: &Outcome<edgewise_shared::stats::Estimate>) -> bool {
 
 #[test]
 fn a_a_false_positive_rates() {
-    let mut rng = SplitMix64(0x5eed_ab7e_57ed);
+    let mut rng = Rng(0x5eed_ab7e_57ed);
     let (mut fixed, mut sequential, mut peeking) = (0, 0, 0);
     for _ in 0..EXPERIMENTS {
         let mut arms = [(0_u64, 0_u64); 2];
@@ -64,7 +53,7 @@ fn a_a_false_positive_rates() {
         for _ in 0..BATCHES {
             for arm in &mut arms {
                 arm.0 += BATCH;
-                arm.1 += (0..BATCH).filter(|_| rng.next_f64() < RATE).count() as u64;
+                arm.1 += (0..BATCH).filter(|_| rng.uniform() < RATE).count() as u64;
             }
             let out = analyze(&input(arms)).unwrap();
             let c = &out.comparisons[0];

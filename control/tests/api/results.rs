@@ -2,6 +2,7 @@
 //! and per segment, equal to `edgewise_shared::stats::analyze` on the same numbers.
 
 use edgewise_control::db::now_ms;
+use edgewise_shared::segments::{impacts, Segment};
 use edgewise_shared::stats::{analyze, AnalysisInput, MetricType, VariantInput};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -205,5 +206,108 @@ async fn results_match_the_statistics_engine(app: TestApp) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     let (s, _) = app.get("/api/v1/tests/missing/results").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}
+
+both!(
+    a_device_that_responds_differently_is_flagged,
+    a_device_that_responds_differently_is_flagged
+);
+/// 600 units per variant and device; "buy" converts 20% everywhere except the variant on
+/// desktop, at 40%: desktop is flagged, with the numbers `segments::impacts` gives for the
+/// same counts; the single persona value has no rest to compare with.
+async fn a_device_that_responds_differently_is_flagged(app: TestApp) {
+    app.running_test("t").await;
+    let key = app.ingest_key().await;
+    let mut events = Vec::new();
+    for (variant, device, buyers) in [
+        ("control", "desktop", 120),
+        ("control", "mobile", 120),
+        ("b", "desktop", 240),
+        ("b", "mobile", 120),
+    ] {
+        for i in 0..600 {
+            let unit = format!("{variant}-{device}-{i}");
+            events.push(event(
+                format!("x-{unit}"),
+                "exposure",
+                &unit,
+                variant,
+                device,
+                None,
+            ));
+            if i < buyers {
+                let mut buy = event(
+                    format!("c-{unit}"),
+                    "conversion",
+                    &unit,
+                    variant,
+                    device,
+                    None,
+                );
+                buy["metric"] = json!("buy");
+                events.push(buy);
+            }
+        }
+    }
+    for batch in events.chunks(1000) {
+        let (s, r) = app.ingest(&key, Value::Array(batch.to_vec())).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["rejected"], json!([]), "{r}");
+    }
+    let (s, res) = app.get("/api/v1/tests/t/results").await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+    let buy: Vec<&Value> = res["differential"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["metric"] == "buy")
+        .collect();
+    // Two devices; one persona ("none") has no rest.
+    assert_eq!(buy.len(), 2, "{res}");
+    assert!(buy
+        .iter()
+        .all(|i| i["dimension"] == "device" && i["variant"] == "b"));
+
+    let arms = |c: u64, b: u64| AnalysisInput {
+        metric_type: MetricType::Binomial,
+        alpha: 0.05,
+        expected_weights: Some(vec![1.0, 1.0]),
+        sequential_tuning_parameter: 5000.0,
+        control_index: 0,
+        prior: None,
+        correction: None,
+        variants: vec![
+            VariantInput {
+                name: "control".into(),
+                n: 600,
+                conversions: Some(c),
+                ..VariantInput::default()
+            },
+            VariantInput {
+                name: "b".into(),
+                n: 600,
+                conversions: Some(b),
+                ..VariantInput::default()
+            },
+        ],
+    };
+    let at = |value| Segment {
+        metric: "buy",
+        dimension: "device",
+        value,
+    };
+    let desktop = &impacts(at("desktop"), &arms(120, 240), &arms(120, 120))[0];
+    let got = buy.iter().find(|i| i["segment"] == "desktop").unwrap();
+    for field in ["segment_lift", "rest_lift", "difference", "p_value"] {
+        let want = serde_json::to_value(desktop).unwrap();
+        assert_close(&got[field], &want[field], field);
+    }
+    assert!((desktop.segment_lift - 1.0).abs() < 1e-12 && desktop.rest_lift.abs() < 1e-12);
+    assert_eq!(got["flagged"], true, "{got}");
+    // Two devices are one contrast seen from both sides: the same p-value, both flagged.
+    let mobile = buy.iter().find(|i| i["segment"] == "mobile").unwrap();
+    assert_eq!(mobile["flagged"], true, "{mobile}");
+    assert!(mobile["difference"].as_f64().unwrap() < -0.9, "{mobile}");
     app.shutdown().await;
 }

@@ -8,6 +8,8 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - `PUT /api/v1/tests/{key}`: the body's `key` is the key in the URL;
 - variant keys, and metric keys, are unique within a test; layer keys and persona keys are
   unique in their lists;
+- a ratio metric's numerator and denominator name two different non-ratio metrics of the test
+  (a ratio without two to name becomes a count), and a retention's to_day is after from_day;
 - `start_at` is earlier than `end_at`;
 - a layer slot's range has start < end;
 - a `regex` condition's value compiles (regex-lite: no look-around or back-references);
@@ -38,6 +40,27 @@ def _unique_keys(items):
         seen.add(key)
 
 
+def _metrics(metrics):
+    if not isinstance(metrics, list):
+        return
+    parts = [m["key"] for m in metrics if isinstance(m, dict) and m.get("kind") != "ratio" and isinstance(m.get("key"), str)]
+    for m in metrics:
+        if not isinstance(m, dict):
+            continue
+        if m.get("kind") == "ratio":
+            if len(parts) >= 2:
+                m["numerator"], m["denominator"] = parts[0], parts[1]
+            else:
+                m["kind"] = "count"
+                m.pop("numerator", None)
+                m.pop("denominator", None)
+        if m.get("kind") == "retention":
+            a, b = m.get("from_day"), m.get("to_day")
+            days = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+            if days and b <= a:
+                m["from_day"], m["to_day"] = int(min(a, b, 365)), int(min(a, b, 365)) + 1
+
+
 def _when(cond):
     if isinstance(cond, dict):
         if cond.get("op") == "regex" and isinstance(cond.get("value"), str):
@@ -65,6 +88,7 @@ def _spec(body, path_key=None):
         body["key"] = path_key
     _unique_keys(body.get("variants"))
     _unique_keys(body.get("metrics"))
+    _metrics(body.get("metrics"))
     start, end = _time(body.get("start_at")), _time(body.get("end_at"))
     if start is not None and end is not None:
         try:

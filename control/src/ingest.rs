@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use edgewise_shared::beacon::{Event, EventBody, EventKind, MAX_BATCH_EVENTS};
-use edgewise_shared::snapshot::MetricKind;
+use edgewise_shared::metrics::{self, PerUnit};
 use serde::Serialize;
 
 use crate::auth::bearer;
@@ -93,25 +93,20 @@ fn check(
     if ts > now + limits.max_future_ms {
         return Err(("ts", "is in the future".into()));
     }
-    let mut value_metric = false;
+    let mut reads = Arc::default();
     if e.kind == EventKind::Conversion {
         let metric = e.metric.as_deref().unwrap_or_default();
-        match test.metrics.get(metric) {
-            None => return Err(("metric", format!("unknown metric `{metric}`"))),
-            Some(MetricKind::Value) => {
-                value_metric = true;
-                match e.value {
-                    None => return Err(("value", "a value metric needs a value".into())),
-                    Some(v) if v < 0.0 => return Err(("value", "must not be negative".into())),
-                    _ => {}
-                }
+        let Some(readers) = test.metrics.get(metric) else {
+            return Err(("metric", format!("unknown metric `{metric}`")));
+        };
+        match e.value {
+            None if readers.iter().any(|r| r.rule.per_unit == PerUnit::Sum) => {
+                return Err(("value", "a value metric needs a value".into()))
             }
-            Some(MetricKind::Binomial) => {
-                if e.value.is_some_and(|v| v < 0.0) {
-                    return Err(("value", "must not be negative".into()));
-                }
-            }
+            Some(v) if v < 0.0 => return Err(("value", "must not be negative".into())),
+            _ => {}
         }
+        reads = readers.clone();
     }
     let snapshot_version = e
         .snapshot_version
@@ -126,7 +121,7 @@ fn check(
         variant: e.variant,
         metric: e.metric,
         value: e.value,
-        value_metric,
+        reads,
         device: e.device.map_or("unknown", |d| d.as_str()).to_owned(),
         persona: e.persona.unwrap_or_default(),
         ts,
@@ -212,11 +207,9 @@ async fn catalog(state: &AppState) -> AppResult<Arc<Catalog>> {
             CatalogTest {
                 status: t.status,
                 variants: t.spec.variants.iter().map(|v| v.key.clone()).collect(),
-                metrics: t
-                    .spec
-                    .metrics
-                    .iter()
-                    .map(|m| (m.key.clone(), m.kind))
+                metrics: metrics::readers(&t.spec.metrics)
+                    .into_iter()
+                    .map(|(event, readers)| (event, Arc::from(readers)))
                     .collect(),
             },
         );
@@ -314,6 +307,7 @@ async fn apply_with_retry(state: &AppState, events: &[NewEvent]) -> AppResult<Ap
 #[cfg(test)]
 mod tests_ {
     use super::*;
+    use edgewise_shared::snapshot::MetricDef;
 
     fn catalog() -> Catalog {
         let mut tests = HashMap::new();
@@ -322,11 +316,16 @@ mod tests_ {
             CatalogTest {
                 status: Status::Running,
                 variants: ["a".to_owned(), "b".to_owned()].into(),
-                metrics: [
-                    ("buy".to_owned(), MetricKind::Binomial),
-                    ("rev".to_owned(), MetricKind::Value),
-                ]
-                .into(),
+                metrics: metrics::readers(
+                    &serde_json::from_value::<Vec<MetricDef>>(serde_json::json!([
+                        {"key": "buy", "kind": "binomial"},
+                        {"key": "rev", "kind": "value"},
+                    ]))
+                    .unwrap(),
+                )
+                .into_iter()
+                .map(|(event, readers)| (event, Arc::from(readers)))
+                .collect(),
             },
         );
         Catalog { version: 1, tests }

@@ -362,10 +362,21 @@ pub fn validate_settings(settings: &Settings, tests: &[TestRecord]) -> Problems 
 /// Changes a running test may not make: they would mix incomparable data.
 pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
     let keys = |s: &TestSpec| s.variants.iter().map(|v| v.key.clone()).collect::<Vec<_>>();
+    // What a metric counts: everything but its role and direction.
     let metrics = |s: &TestSpec| {
         s.metrics
             .iter()
-            .map(|m| (m.key.clone(), m.kind))
+            .map(|m| {
+                let counted = MetricDef {
+                    role: MetricRole::Secondary,
+                    higher_is_better: true,
+                    ..m.clone()
+                };
+                (
+                    m.key.clone(),
+                    serde_json::to_string(&counted).unwrap_or_default(),
+                )
+            })
             .collect::<BTreeMap<_, _>>()
     };
     if keys(old) != keys(new) {
@@ -373,7 +384,10 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
     } else if old.hash_id != new.hash_id {
         Some("hash_id cannot change once a test has started")
     } else if metrics(old) != metrics(new) {
-        Some("metrics cannot be added, removed or change kind once a test has started")
+        Some(
+            "metrics cannot be added, removed or change what they count once a test has \
+             started (only role and higher_is_better can)",
+        )
     } else {
         None
     }

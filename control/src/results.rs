@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use edgewise_shared::metrics::CellChange;
 use edgewise_shared::segments::{self, Impact};
 use edgewise_shared::snapshot::{MetricKind, VariantDef};
 use edgewise_shared::stats::{
@@ -232,29 +233,52 @@ pub fn variant_inputs(
             let cells = agg.metrics.iter().filter(|c: &&MetricCell| {
                 c.metric == metric && c.variant == v.key && f.keeps(&c.device, &c.persona)
             });
-            let (mut converted, mut sum, mut sum_sq) = (0u64, 0.0, 0.0);
-            for c in cells {
-                converted += u64::try_from(c.units).unwrap_or(0);
-                sum += c.sum;
-                sum_sq += c.sum_sq;
+            let mut c = CellChange::default();
+            for cell in cells {
+                c.add(CellChange {
+                    units: cell.units,
+                    sum: cell.sum,
+                    sum_sq: cell.sum_sq,
+                    den_sum: cell.den_sum,
+                    den_sum_sq: cell.den_sum_sq,
+                    sum_product: cell.sum_product,
+                });
             }
-            match kind {
-                MetricKind::Binomial => VariantInput {
-                    name: v.key.clone(),
-                    n,
-                    conversions: Some(converted.min(n)),
-                    ..VariantInput::default()
+            let base = VariantInput {
+                name: v.key.clone(),
+                n,
+                ..VariantInput::default()
+            };
+            match metric_type(kind) {
+                MetricType::Binomial => VariantInput {
+                    conversions: Some(u64::try_from(c.units).unwrap_or(0).min(n)),
+                    ..base
                 },
-                MetricKind::Value => VariantInput {
-                    name: v.key.clone(),
-                    n,
-                    sum: Some(sum),
-                    sum_squares: Some(sum_sq),
-                    ..VariantInput::default()
+                MetricType::Ratio => VariantInput {
+                    numerator_sum: Some(c.sum),
+                    numerator_sum_squares: Some(c.sum_sq),
+                    denominator_sum: Some(c.den_sum),
+                    denominator_sum_squares: Some(c.den_sum_sq),
+                    numerator_denominator_sum_product: Some(c.sum_product),
+                    ..base
+                },
+                _ => VariantInput {
+                    sum: Some(c.sum),
+                    sum_squares: Some(c.sum_sq),
+                    ..base
                 },
             }
         })
         .collect()
+}
+
+/// How a metric kind is analysed: conversions, the mean of a per-unit value, or a ratio.
+pub fn metric_type(kind: MetricKind) -> MetricType {
+    match kind {
+        MetricKind::Binomial | MetricKind::Retention => MetricType::Binomial,
+        MetricKind::Value | MetricKind::Count => MetricType::Mean,
+        MetricKind::Ratio => MetricType::Ratio,
+    }
 }
 
 /// The analysis input of one metric's variants.
@@ -265,10 +289,7 @@ pub fn analysis_input(
     variants: Vec<VariantInput>,
 ) -> AnalysisInput {
     AnalysisInput {
-        metric_type: match kind {
-            MetricKind::Binomial => MetricType::Binomial,
-            MetricKind::Value => MetricType::Mean,
-        },
+        metric_type: metric_type(kind),
         alpha,
         expected_weights: Some(weights.to_vec()),
         sequential_tuning_parameter: 5_000.0,

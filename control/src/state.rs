@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use edgewise_shared::snapshot::MetricKind;
+use edgewise_shared::metrics::Reader;
 use tokio::sync::{Notify, RwLock};
 
 use crate::config::ServeArgs;
@@ -19,7 +19,8 @@ use crate::writer::Writer;
 pub struct CatalogTest {
     pub status: Status,
     pub variants: HashSet<String>,
-    pub metrics: HashMap<String, MetricKind>,
+    /// Per conversion event name, the metrics reading it.
+    pub metrics: HashMap<String, Arc<[Reader]>>,
 }
 
 #[derive(Debug, Clone, Default)]

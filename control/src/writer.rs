@@ -33,11 +33,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgewise_shared::beacon::EventKind;
+use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::aggregates::Cell;
-use crate::db::events::{add_change, metric_change, Applied, NewEvent};
+use crate::db::events::{Applied, NewEvent};
 use crate::db::{shard_of, SqliteFile};
 use crate::error::{AppError, AppResult};
 
@@ -367,7 +368,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     )?;
     let mut cell_of = conn.prepare_cached(
-        "SELECT variant, device, persona FROM exposures WHERE test = ?1 AND unit_id = ?2",
+        "SELECT variant, device, persona, ts FROM exposures WHERE test = ?1 AND unit_id = ?2",
     )?;
     let mut convert_once = conn.prepare_cached(
         "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) \
@@ -379,10 +380,14 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
          conversions = conversions + 1, value = value + excluded.value \
          RETURNING conversions, value",
     )?;
+    let mut totals_of = conn.prepare_cached(
+        "SELECT conversions, value FROM unit_metrics \
+         WHERE test = ?1 AND unit_id = ?2 AND metric = ?3",
+    )?;
 
     let mut applied = vec![Applied::default(); batches.len()];
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
-    let mut agg_met: BTreeMap<MetricCell, (i64, f64, f64)> = BTreeMap::new();
+    let mut agg_met: BTreeMap<MetricCell, CellChange> = BTreeMap::new();
     for (batch, e) in order {
         let exposure = e.kind == EventKind::Exposure;
         let new = insert.execute(params![
@@ -421,39 +426,69 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
             }
             continue;
         }
-        // A conversion counts if the unit was exposed.
-        let Some(metric) = e.metric.as_ref() else {
+        // A conversion counts if the unit was exposed, for each metric reading it whose
+        // window it falls in.
+        if e.reads.is_empty() {
             continue;
-        };
-        let Some((variant, device, persona)) = cell_of
+        }
+        let Some((variant, device, persona, exposed_at)) = cell_of
             .query_row(params![e.test, e.unit_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?))
             })
             .optional()?
         else {
             continue;
         };
+        let cell: Cell = (e.test.clone(), variant, device, persona);
         let dv = e.value.unwrap_or(0.0);
-        let change = if e.value_metric {
-            // The unit's totals for the metric, this conversion included.
-            let (n, value): (i64, f64) = add_value
-                .query_row(params![e.test, e.unit_id, metric, dv], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+        for r in e.reads.iter().filter(|r| r.rule.counts(exposed_at, e.ts)) {
+            let (before, after) = if r.rule.per_unit == PerUnit::Converted {
+                // Written once: nothing more about a converted unit counts.
+                if convert_once.execute(params![e.test, e.unit_id, r.key])? == 0 {
+                    continue;
+                }
+                (Totals::default(), Totals::default().plus(1, 0.0))
+            } else {
+                // The unit's totals for the metric, this conversion included.
+                let after = add_value.query_row(params![e.test, e.unit_id, r.key, dv], |r| {
+                    Ok(Totals {
+                        conversions: r.get(0)?,
+                        value: r.get(1)?,
+                    })
                 })?;
-            metric_change(true, n == 1, dv, value)
-        } else {
-            let newly = convert_once.execute(params![e.test, e.unit_id, metric])? == 1;
-            metric_change(false, newly, 0.0, 0.0)
-        };
-        let Some(change) = change else {
-            continue;
-        };
-        add_change(
-            agg_met
-                .entry(((e.test.clone(), variant, device, persona), metric.clone()))
-                .or_default(),
-            change,
-        );
+                (after.plus(-1, -dv), after)
+            };
+            if let Some(change) = CellChange::metric(&r.rule, before, after) {
+                agg_met
+                    .entry((cell.clone(), r.key.clone()))
+                    .or_default()
+                    .add(change);
+            }
+            let x = (r.rule.value(before), r.rule.value(after));
+            for link in &r.ratios {
+                let other = totals_of
+                    .query_row(params![e.test, e.unit_id, link.other], |r| {
+                        Ok(Totals {
+                            conversions: r.get(0)?,
+                            value: r.get(1)?,
+                        })
+                    })
+                    .optional()?
+                    .unwrap_or_default();
+                let y = link.other_rule.value(other);
+                let change = if link.numerator {
+                    CellChange::ratio(x, (y, y))
+                } else {
+                    CellChange::ratio((y, y), x)
+                };
+                if let Some(change) = change {
+                    agg_met
+                        .entry((cell.clone(), link.ratio.clone()))
+                        .or_default()
+                        .add(change);
+                }
+            }
+        }
     }
 
     let mut add_exp = conn.prepare_cached(
@@ -465,14 +500,28 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         add_exp.execute(params![t, v, d, p, n])?;
     }
     let mut add_met = conn.prepare_cached(
-        "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq, \
+         den_sum, den_sum_sq, sum_product) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
          units = units + excluded.units, sum = sum + excluded.sum, \
-         sum_sq = sum_sq + excluded.sum_sq",
+         sum_sq = sum_sq + excluded.sum_sq, den_sum = den_sum + excluded.den_sum, \
+         den_sum_sq = den_sum_sq + excluded.den_sum_sq, \
+         sum_product = sum_product + excluded.sum_product",
     )?;
-    for (((t, v, d, p), m), (n, s, ss)) in &agg_met {
-        add_met.execute(params![t, v, d, p, m, n, s, ss])?;
+    for (((t, v, d, p), m), c) in &agg_met {
+        add_met.execute(params![
+            t,
+            v,
+            d,
+            p,
+            m,
+            c.units,
+            c.sum,
+            c.sum_sq,
+            c.den_sum,
+            c.den_sum_sq,
+            c.sum_product
+        ])?;
     }
     Ok(applied)
 }

@@ -4,6 +4,7 @@
 //! writer goes on from there.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use edgewise_control::config::DbArgs;
 use edgewise_control::db::aggregates::{self, Aggregates};
@@ -11,6 +12,8 @@ use edgewise_control::db::events::NewEvent;
 use edgewise_control::db::Db;
 use edgewise_control::writer::Writer;
 use edgewise_shared::beacon::EventKind;
+use edgewise_shared::metrics::{readers, Reader};
+use edgewise_shared::snapshot::MetricDef;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 const OLD_DATA: &str = r#"
@@ -36,6 +39,17 @@ INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum
   ('t', 'control', 'mobile', '', 'buy', 1, 1, 1), ('t', 'control', 'mobile', '', 'rev', 1, 7, 49);
 "#;
 
+/// The test's metrics reading `metric`, as the ingestion catalog lists them.
+fn reads(metric: Option<&str>) -> Arc<[Reader]> {
+    let defs: Vec<MetricDef> =
+        serde_json::from_str(r#"[{"key":"buy","kind":"binomial"},{"key":"rev","kind":"value"}]"#)
+            .unwrap();
+    metric
+        .and_then(|m| readers(&defs).remove(m))
+        .map(Arc::from)
+        .unwrap_or_default()
+}
+
 fn event(
     id: &str,
     unit: &str,
@@ -55,7 +69,7 @@ fn event(
         variant: variant.into(),
         metric: metric.map(Into::into),
         value,
-        value_metric: metric == Some("rev"),
+        reads: reads(metric),
         device: "mobile".into(),
         persona: String::new(),
         ts: 1_000,

@@ -19,7 +19,7 @@ fn exposure(id: &str, unit: &str) -> NewEvent {
         variant: "control".into(),
         metric: None,
         value: None,
-        value_metric: false,
+        reads: Default::default(),
         device: "mobile".into(),
         persona: String::new(),
         ts: 1_000,

@@ -28,6 +28,7 @@ pub mod decide;
 pub mod device;
 pub mod hash;
 pub mod limits;
+pub mod metrics;
 #[cfg(feature = "stats")]
 pub mod segments;
 pub mod snapshot;

@@ -42,6 +42,10 @@ pub const MAX_PERSONAS: usize = 100;
 pub const MAX_ORIGINS: usize = 100;
 /// One allowed origin (printable ASCII).
 pub const MAX_ORIGIN_BYTES: usize = 256;
+/// A metric's `delay_hours` and `conversion_window_hours`, each: a year.
+pub const MAX_WINDOW_HOURS: f64 = 8784.0;
+/// A retention metric's `to_day`.
+pub const MAX_RETENTION_DAYS: u32 = 366;
 /// A test's `description`, in characters (control plane only; not published).
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 /// The largest relative weight of a variant. Weights are normalised over the test, so the

@@ -132,16 +132,23 @@ pub struct LayerSlot {
 /// JSON Schema's `integer`).
 fn whole_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u32; 2], D::Error> {
     let [a, b] = <[f64; 2]>::deserialize(d)?;
-    let whole = |x: f64| {
-        (x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&x))
-            .then_some(x as u32)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "expected a whole number in 0..=4294967295, got {x}"
-                ))
-            })
-    };
     Ok([whole(a)?, whole(b)?])
+}
+
+/// An optional whole number written `7` or `7.0` (JSON does not tell them apart, nor does JSON
+/// Schema's `integer`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<f64>::deserialize(d)?.map(whole).transpose()
+}
+
+fn whole<E: serde::de::Error>(x: f64) -> Result<u32, E> {
+    (x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&x))
+        .then_some(x as u32)
+        .ok_or_else(|| {
+            E::custom(format!(
+                "expected a whole number in 0..=4294967295, got {x}"
+            ))
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,7 +176,11 @@ pub struct PersonaDef {
     pub when: Condition,
 }
 
+/// A metric of a test: which beacons it reads and how a unit's events add up to its value.
+/// `edgewise_shared::metrics` checks the definitions and turns them into per-unit rules;
+/// docs/control.md describes every field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricDef {
     pub key: String,
     pub kind: MetricKind,
@@ -179,6 +190,55 @@ pub struct MetricDef {
     /// rise as a regression. The edge does not use it.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub higher_is_better: bool,
+    /// The conversion beacons' `metric` this metric reads; its key when absent, so several
+    /// metrics can read one event (with different windows, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Ratio metrics: the keys of two other metrics of the test whose per-unit values are the
+    /// numerator and the denominator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<String>,
+    /// Counts only events at least this many hours after the unit's first exposure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_hours: Option<f64>,
+    /// Counts only events within this many hours after the delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_window_hours: Option<f64>,
+    /// Retention metrics: the unit had an event between these days after its first exposure
+    /// (`from_day` included, `to_day` not).
+    #[serde(
+        default,
+        deserialize_with = "whole_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_day: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "whole_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub to_day: Option<u32>,
+    /// Value and count metrics: each unit's value is capped (winsorised) at this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Cap>,
+}
+
+/// How a unit's value is capped: `{"type": "absolute", "value": 100}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    #[serde(rename = "type")]
+    pub kind: CapKind,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapKind {
+    /// At a fixed value.
+    Absolute,
 }
 
 fn secondary() -> MetricRole {
@@ -200,6 +260,13 @@ pub enum MetricKind {
     Binomial,
     /// A value summed per unit, such as revenue.
     Value,
+    /// The number of the unit's events, such as pageviews.
+    Count,
+    /// Two other metrics' per-unit values, summed over units and divided (clicks per
+    /// pageview, revenue per order), analysed by the delta method.
+    Ratio,
+    /// Did the unit come back: an event between two days after its first exposure.
+    Retention,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,25 +54,17 @@ async fn delete_unit(
 ) -> AppResult<Json<aggregates::Deleted>> {
     let mut m = Mutation::begin(&state.db).await?;
     let _turns = state.db.shard_turns().await;
-    let kinds: HashMap<_, HashMap<_, _>> = tests::list(&mut m.tx, None)
+    let metrics: HashMap<_, _> = tests::list(&mut m.tx, None)
         .await?
         .into_iter()
-        .map(|t| {
-            let metrics = t
-                .spec
-                .metrics
-                .iter()
-                .map(|m| (m.key.clone(), m.kind))
-                .collect();
-            (t.spec.key, metrics)
-        })
+        .map(|t| (t.spec.key, t.spec.metrics))
         .collect();
     let deleted = aggregates::delete_unit(
         &mut m.tx,
         state.db.dialect,
         &state.db.shard_schemas(),
         &unit_id,
-        &kinds,
+        &metrics,
     )
     .await?;
     let after = serde_json::to_value(&deleted)?;

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use edgewise_shared::snapshot::MetricKind;
+use edgewise_shared::metrics::{CellChange, Totals};
+use edgewise_shared::snapshot::MetricDef;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
@@ -21,7 +22,7 @@ pub(crate) async fn add(
     dialect: Dialect,
     schema: &str,
     exp: &BTreeMap<Cell, i64>,
-    met: &BTreeMap<(Cell, String), (i64, f64, f64)>,
+    met: &BTreeMap<(Cell, String), CellChange>,
 ) -> AppResult<()> {
     let exp: Vec<_> = exp.iter().collect();
     for chunk in exp.chunks(CHUNK) {
@@ -40,23 +41,30 @@ pub(crate) async fn add(
     let met: Vec<_> = met.iter().collect();
     for chunk in met.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO {schema}agg_metrics \
-             (test, variant, device, persona, metric, units, sum, sum_sq) VALUES {} ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
+            "INSERT INTO {schema}agg_metrics (test, variant, device, persona, metric, units, \
+             sum, sum_sq, den_sum, den_sum_sq, sum_product) VALUES {} \
+             ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
              units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
-             sum_sq = agg_metrics.sum_sq + excluded.sum_sq",
-            values(dialect, chunk.len(), 8)
+             sum_sq = agg_metrics.sum_sq + excluded.sum_sq, \
+             den_sum = agg_metrics.den_sum + excluded.den_sum, \
+             den_sum_sq = agg_metrics.den_sum_sq + excluded.den_sum_sq, \
+             sum_product = agg_metrics.sum_product + excluded.sum_product",
+            values(dialect, chunk.len(), 11)
         );
         let mut q = sqlx::query(&sql);
-        for (((t, v, d, p), m), (n, s, ss)) in chunk {
+        for (((t, v, d, p), m), c) in chunk {
             q = q
                 .bind(t)
                 .bind(v)
                 .bind(d)
                 .bind(p)
                 .bind(m)
-                .bind(*n)
-                .bind(*s)
-                .bind(*ss);
+                .bind(c.units)
+                .bind(c.sum)
+                .bind(c.sum_sq)
+                .bind(c.den_sum)
+                .bind(c.den_sum_sq)
+                .bind(c.sum_product);
         }
         q.execute(&mut *conn).await?;
     }
@@ -72,9 +80,12 @@ pub struct ExposureCell {
     pub units: i64,
 }
 
-/// Per-unit metric values in one cell: `units` converted at least once; `sum` and `sum_sq`
-/// over per-unit values (1 per converted unit for binomial metrics). Exposed units that never
-/// converted count as 0, so the analysis n is the matching [`ExposureCell::units`].
+/// Per-unit metric values in one cell: `units` with a counted event; `sum` and `sum_sq` over
+/// per-unit values (1 per converted unit for binomial and retention metrics, capped where the
+/// metric caps). Exposed units without one count as 0, so the analysis n is the matching
+/// [`ExposureCell::units`]. A ratio's row holds its numerator's per-unit values in `sum` and
+/// `sum_sq`, its denominator's in `den_sum` and `den_sum_sq`, their products summed in
+/// `sum_product`, and counts the units with a nonzero denominator.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct MetricCell {
     pub variant: String,
@@ -84,6 +95,9 @@ pub struct MetricCell {
     pub units: i64,
     pub sum: f64,
     pub sum_sq: f64,
+    pub den_sum: f64,
+    pub den_sum_sq: f64,
+    pub sum_product: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -98,6 +112,9 @@ pub(crate) enum Table {
     Exposures,
     Metrics,
 }
+
+/// An `agg_metrics` row's sums.
+pub(crate) const METRIC_SUMS: &str = "units, sum, sum_sq, den_sum, den_sum_sq, sum_product";
 
 /// SQL selecting `test`, the cell's columns and its sums from `table`, for the tests `cond` (a
 /// condition on `test`, which may bind `$1`) selects: on SQLite summed over every file
@@ -114,8 +131,10 @@ pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String
         Table::Metrics => (
             "agg_metrics",
             "test, variant, device, persona, metric",
-            "units, sum, sum_sq",
-            "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq",
+            METRIC_SUMS,
+            "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq, \
+             SUM(den_sum) AS den_sum, SUM(den_sum_sq) AS den_sum_sq, \
+             SUM(sum_product) AS sum_product",
         ),
     };
     if schemas.is_empty() {
@@ -148,7 +167,7 @@ pub async fn aggregates(
     .fetch_all(&mut *conn)
     .await?;
     let metrics = sqlx::query_as(&format!(
-        "SELECT variant, device, persona, metric, units, sum, sum_sq FROM ({}) s \
+        "SELECT variant, device, persona, metric, {METRIC_SUMS} FROM ({}) s \
          ORDER BY metric, variant, device, persona",
         summed_sql(schemas, Table::Metrics, "test = $1")
     ))
@@ -192,7 +211,9 @@ pub async fn of_running_tests(
     }
     let metrics: Vec<M> = sqlx::query_as(&format!(
         "SELECT test, variant, '' AS device, '' AS persona, metric, \
-         CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq \
+         CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq, \
+         SUM(den_sum) AS den_sum, SUM(den_sum_sq) AS den_sum_sq, \
+         SUM(sum_product) AS sum_product \
          FROM ({}) s GROUP BY test, metric, variant ORDER BY test, metric, variant",
         summed_sql(schemas, Table::Metrics, RUNNING)
     ))
@@ -205,10 +226,7 @@ pub async fn of_running_tests(
 }
 
 /// Changes to a file's `agg_exposures` and `agg_metrics` rows.
-type Deltas = (
-    BTreeMap<Cell, i64>,
-    BTreeMap<(Cell, String), (i64, f64, f64)>,
-);
+type Deltas = (BTreeMap<Cell, i64>, BTreeMap<(Cell, String), CellChange>);
 
 /// What deleting a unit removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -219,7 +237,8 @@ pub struct Deleted {
 }
 
 /// Removes a unit's events and per-unit state and subtracts its contribution from every
-/// aggregate. `kinds` maps each test to its metrics' kinds; binomial per-unit values are 1.
+/// aggregate. `metrics` maps each test to its metric definitions, whose rules turn the unit's
+/// stored totals into the per-unit values it added.
 /// Per-unit state is found by key, test by test, in `exposures` and `unit_metrics`; on SQLite
 /// in the file of `schemas` that holds the unit for that test ([`super::shard_of`]), whose
 /// aggregate rows then change. Raw events are kept in time order, so finding the unit's takes
@@ -229,12 +248,12 @@ pub async fn delete_unit(
     dialect: Dialect,
     schemas: &[String],
     unit_id: &str,
-    kinds: &HashMap<String, HashMap<String, MetricKind>>,
+    metrics: &HashMap<String, Vec<MetricDef>>,
 ) -> AppResult<Deleted> {
     // Per file (its table prefix), the deltas to its aggregate rows.
     let mut deltas: BTreeMap<String, Deltas> = BTreeMap::new();
     let mut deleted = Deleted::default();
-    let mut tests: Vec<&String> = kinds.keys().collect();
+    let mut tests: Vec<&String> = metrics.keys().collect();
     tests.sort();
     for test in tests {
         let prefix = match dialect {
@@ -262,21 +281,18 @@ pub async fn delete_unit(
             let cell: Cell = (test.clone(), variant, device, persona);
             agg_exp.insert(cell.clone(), -1);
             deleted.exposures += 1;
-            let mets: Vec<(String, i64, f64)> = sqlx::query_as(&metrics_sql)
+            let rows: Vec<(String, i64, f64)> = sqlx::query_as(&metrics_sql)
                 .bind(test)
                 .bind(unit_id)
                 .fetch_all(&mut *conn)
                 .await?;
-            for (metric, _, value) in mets {
-                let per_unit = match kinds[test].get(&metric) {
-                    Some(MetricKind::Value) => value,
-                    _ => 1.0,
-                };
-                agg_met.insert(
-                    (cell.clone(), metric),
-                    (-1, -per_unit, -per_unit * per_unit),
-                );
-                deleted.metric_rows += 1;
+            deleted.metric_rows += rows.len() as u64;
+            let totals: HashMap<String, Totals> = rows
+                .into_iter()
+                .map(|(m, conversions, value)| (m, Totals { conversions, value }))
+                .collect();
+            for (metric, change) in unit_share(&metrics[test], &totals) {
+                agg_met.insert((cell.clone(), metric), change);
             }
         }
         for table in ["exposures", "unit_metrics"] {
@@ -300,4 +316,24 @@ pub async fn delete_unit(
             .rows_affected();
     }
     Ok(deleted)
+}
+
+/// What a unit with these stored totals takes out of each metric's row when it goes.
+fn unit_share(defs: &[MetricDef], totals: &HashMap<String, Totals>) -> Vec<(String, CellChange)> {
+    let value = |key: &Option<String>| {
+        let def = defs.iter().find(|d| Some(&d.key) == key.as_ref())?;
+        Some(def.rule()?.value(*totals.get(&def.key)?))
+    };
+    defs.iter()
+        .filter_map(|d| {
+            let change = match d.rule() {
+                Some(rule) => CellChange::metric(&rule, *totals.get(&d.key)?, Totals::default()),
+                None => CellChange::ratio(
+                    (value(&d.numerator).unwrap_or(0.0), 0.0),
+                    (value(&d.denominator).unwrap_or(0.0), 0.0),
+                ),
+            };
+            Some((d.key.clone(), change?))
+        })
+        .collect()
 }

@@ -4,16 +4,21 @@
 //! [`apply`] ingests a validated batch in the caller's transaction with a handful of multi-row
 //! statements: events are inserted `ON CONFLICT DO NOTHING RETURNING`, so only new event ids go
 //! on; a unit's first exposure (`exposures`, insert-if-absent) fixes its variant, device and
-//! persona; conversions of exposed units are summed per unit and metric in `unit_metrics` by an
-//! upsert that returns the new totals, from which the change to n, sum and sum of squares
-//! follows. Because every step is an atomic insert or upsert on a unique key, several
+//! persona; each conversion of an exposed unit counts for every metric reading its event whose
+//! window it falls in, and is summed per unit and metric in `unit_metrics` by an upsert that
+//! returns the new totals, from which the change to the metric's row follows
+//! ([`edgewise_shared::metrics::CellChange`]); the ratios built on a changed metric then take
+//! both components' per-unit values, before and after. Because every step is an atomic insert or upsert on a unique key, several
 //! processes on one PostgreSQL stay exact. Rows are written in key order so concurrent
 //! transactions take row locks in the same order. Reading [`super::aggregates`] never touches
 //! raw events.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use std::sync::Arc;
+
 use edgewise_shared::beacon::EventKind;
+use edgewise_shared::metrics::{CellChange, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -32,8 +37,8 @@ pub struct NewEvent {
     pub variant: String,
     pub metric: Option<String>,
     pub value: Option<f64>,
-    /// Conversions: whether the metric sums values (else it is binomial).
-    pub value_metric: bool,
+    /// Conversions: the test's metrics that read the event's `metric`.
+    pub reads: Arc<[Reader]>,
     pub device: String,
     pub persona: String,
     pub ts: i64,
@@ -49,9 +54,8 @@ pub struct Applied {
     pub duplicates: usize,
 }
 
-/// (test, unit, metric) → (conversions, summed value, is a value metric).
-type ConvKey<'a> = (&'a str, &'a str, &'a str);
-type ConvDelta = (i64, f64, bool);
+/// (test, unit, metric key).
+type UnitMetric<'a> = (&'a str, &'a str, &'a str);
 
 impl Applied {
     /// Counts for one request's events, given the ids this transaction inserted. An id is
@@ -123,47 +127,36 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
         }
     }
 
-    // Conversions: per (test, unit, metric) how many and how much, then only exposed units.
-    let mut conv: BTreeMap<ConvKey, ConvDelta> = BTreeMap::new();
-    for e in fresh.iter().filter(|e| e.kind == EventKind::Conversion) {
-        let Some(metric) = e.metric.as_deref() else {
-            continue;
-        };
-        let c = conv
-            .entry((e.test.as_str(), e.unit_id.as_str(), metric))
-            .or_insert((0, 0.0, e.value_metric));
-        c.0 += 1;
-        if e.value_metric {
-            c.1 += e.value.unwrap_or(0.0);
-        }
-    }
-    let mut agg_met: BTreeMap<(Cell, String), (i64, f64, f64)> = BTreeMap::new();
-    if !conv.is_empty() {
-        let units: Vec<(&str, &str)> = conv
-            .keys()
-            .map(|(t, u, _)| (*t, *u))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+    // Conversions count for exposed units only, per metric reading them (within its window).
+    let conversions: Vec<&NewEvent> = fresh
+        .iter()
+        .copied()
+        .filter(|e| e.kind == EventKind::Conversion && !e.reads.is_empty())
+        .collect();
+    let mut agg_met: BTreeMap<(Cell, String), CellChange> = BTreeMap::new();
+    if !conversions.is_empty() {
+        let units: BTreeSet<(&str, &str)> = conversions
+            .iter()
+            .map(|e| (e.test.as_str(), e.unit_id.as_str()))
             .collect();
-        let mut exposed: HashMap<(String, String), (String, String, String)> = HashMap::new();
-        for chunk in units.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT test, unit_id, variant, device, persona FROM exposures \
-                 WHERE (test, unit_id) IN (VALUES {})",
-                values(PG, chunk.len(), 2)
-            );
-            let mut q = sqlx::query_as::<_, (String, String, String, String, String)>(&sql);
-            for (t, u) in chunk {
-                q = q.bind(*t).bind(*u);
-            }
-            for (t, u, v, d, p) in q.fetch_all(&mut *conn).await? {
-                exposed.insert((t, u), (v, d, p));
+        let exposed = exposed_cells(conn, &units.into_iter().collect::<Vec<_>>()).await?;
+        // Per (test, unit, metric): events and their summed value, and the metric's reader.
+        let mut conv: BTreeMap<UnitMetric, (i64, f64, &Reader)> = BTreeMap::new();
+        for e in conversions {
+            let Some((_, exposed_at)) = exposed.get(&(e.test.clone(), e.unit_id.clone())) else {
+                continue;
+            };
+            for r in e.reads.iter().filter(|r| r.rule.counts(*exposed_at, e.ts)) {
+                let c = conv
+                    .entry((e.test.as_str(), e.unit_id.as_str(), r.key.as_str()))
+                    .or_insert((0, 0.0, r));
+                c.0 += 1;
+                c.1 += e.value.unwrap_or(0.0);
             }
         }
-        let counted: Vec<(ConvKey, ConvDelta)> = conv
-            .into_iter()
-            .filter(|((t, u, _), _)| exposed.contains_key(&(t.to_string(), u.to_string())))
-            .collect();
+        // Each changed (test, unit, metric)'s totals before and after this batch.
+        let mut moved: HashMap<(String, String, String), (Totals, Totals)> = HashMap::new();
+        let counted: Vec<_> = conv.iter().collect();
         for chunk in counted.chunks(CHUNK) {
             // The upsert returns the unit's totals after it, atomically.
             let sql = format!(
@@ -175,58 +168,127 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 values(PG, chunk.len(), 5),
             );
             let mut q = sqlx::query(&sql);
-            let mut delta: HashMap<ConvKey, ConvDelta> = HashMap::new();
-            for (key, d) in chunk {
-                q = q.bind(key.0).bind(key.1).bind(key.2).bind(d.0).bind(d.1);
-                delta.insert(*key, *d);
+            for ((t, u, m), (k, dv, _)) in chunk {
+                q = q.bind(*t).bind(*u).bind(*m).bind(*k).bind(*dv);
             }
             for row in q.fetch_all(&mut *conn).await? {
-                let (t, u, m, total, value) = unit_metric_row(&row)?;
-                let Some(&(k, dv, is_value)) = delta.get(&(t.as_str(), u.as_str(), m.as_str()))
-                else {
+                let (t, u, m, after) = unit_metric_row(&row)?;
+                let Some(&(k, dv, reader)) = conv.get(&(t.as_str(), u.as_str(), m.as_str())) else {
                     continue;
                 };
-                let Some((v, d, p)) = exposed.get(&(t.clone(), u.clone())) else {
-                    continue;
-                };
-                let Some(change) = metric_change(is_value, total == k, dv, value) else {
-                    continue;
-                };
-                add_change(
+                let before = after.plus(-k, -dv);
+                let cell = exposed.get(&(t.clone(), u.clone())).map(|(c, _)| c);
+                if let (Some(cell), Some(change)) =
+                    (cell, CellChange::metric(&reader.rule, before, after))
+                {
                     agg_met
-                        .entry(((t, v.clone(), d.clone(), p.clone()), m))
-                        .or_default(),
-                    change,
-                );
+                        .entry((cell.clone(), m.clone()))
+                        .or_default()
+                        .add(change);
+                }
+                moved.insert((t, u, m), (before, after));
             }
         }
+        ratio_changes(conn, &conv, &moved, &exposed, &mut agg_met).await?;
     }
     super::aggregates::add(conn, PG, "", &agg_exp, &agg_met).await?;
     Ok(inserted)
 }
 
-/// What a unit's conversion changes in its metric cell's `(units, sum, sum_sq)`: `newly` if it
-/// is the unit's first counted conversion of the metric, `dv` the value it adds, `value` the
-/// unit's total after it. `None` when nothing changes (a binomial unit counted before).
-pub(crate) fn metric_change(
-    is_value: bool,
-    newly: bool,
-    dv: f64,
-    value: f64,
-) -> Option<(i64, f64, f64)> {
-    if is_value {
-        // The unit's value moves from value-dv to value: the sum changes by dv and the sum
-        // of squares by value² - (value-dv)² = dv·(2·value - dv).
-        Some((i64::from(newly), dv, dv * (2.0 * value - dv)))
-    } else {
-        newly.then_some((1, 1.0, 1.0))
+/// (test, unit) → the unit's exposure cell and the time of its first exposure.
+type Exposed = HashMap<(String, String), (Cell, i64)>;
+
+/// The exposure cells of `units`, those exposed.
+async fn exposed_cells(conn: &mut AnyConnection, units: &[(&str, &str)]) -> AppResult<Exposed> {
+    let mut exposed = HashMap::new();
+    for chunk in units.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT test, unit_id, variant, device, persona, ts FROM exposures \
+             WHERE (test, unit_id) IN (VALUES {})",
+            values(Dialect::Postgres, chunk.len(), 2)
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String, String, String, i64)>(&sql);
+        for (t, u) in chunk {
+            q = q.bind(*t).bind(*u);
+        }
+        for (t, u, v, d, p, ts) in q.fetch_all(&mut *conn).await? {
+            exposed.insert((t.clone(), u), ((t, v, d, p), ts));
+        }
     }
+    Ok(exposed)
 }
 
-pub(crate) fn add_change(cell: &mut (i64, f64, f64), change: (i64, f64, f64)) {
-    cell.0 += change.0;
-    cell.1 += change.1;
-    cell.2 += change.2;
+/// The changes to the ratios built on the metrics this batch moved: per (test, unit, ratio),
+/// both components' per-unit values before and after the batch (a component the batch did
+/// not move is read as it stands).
+async fn ratio_changes(
+    conn: &mut AnyConnection,
+    conv: &BTreeMap<UnitMetric<'_>, (i64, f64, &Reader)>,
+    moved: &HashMap<(String, String, String), (Totals, Totals)>,
+    exposed: &Exposed,
+    agg_met: &mut BTreeMap<(Cell, String), CellChange>,
+) -> AppResult<()> {
+    // (test, unit, ratio) → (numerator key and rule, denominator key and rule).
+    type Parts<'a> = ((&'a str, Rule), (&'a str, Rule));
+    let mut ratios: BTreeMap<(&str, &str, &str), Parts> = BTreeMap::new();
+    for ((t, u, m), (_, _, reader)) in conv {
+        for link in &reader.ratios {
+            let (mine, other) = ((*m, reader.rule), (link.other.as_str(), link.other_rule));
+            let parts = if link.numerator {
+                (mine, other)
+            } else {
+                (other, mine)
+            };
+            ratios.insert((t, u, link.ratio.as_str()), parts);
+        }
+    }
+    if ratios.is_empty() {
+        return Ok(());
+    }
+    let key = |t: &str, u: &str, m: &str| (t.to_owned(), u.to_owned(), m.to_owned());
+    let still: Vec<(&str, &str, &str)> = ratios
+        .iter()
+        .flat_map(|((t, u, _), ((n, _), (d, _)))| [(*t, *u, *n), (*t, *u, *d)])
+        .filter(|(t, u, m)| !moved.contains_key(&key(t, u, m)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut standing: HashMap<(String, String, String), Totals> = HashMap::new();
+    for chunk in still.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT test, unit_id, metric, conversions, value FROM unit_metrics \
+             WHERE (test, unit_id, metric) IN (VALUES {})",
+            values(Dialect::Postgres, chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (t, u, m) in chunk {
+            q = q.bind(*t).bind(*u).bind(*m);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let (t, u, m, totals) = unit_metric_row(&row)?;
+            standing.insert((t, u, m), totals);
+        }
+    }
+    let values_of = |t: &str, u: &str, (m, rule): (&str, Rule)| {
+        let k = key(t, u, m);
+        let (before, after) = moved.get(&k).copied().unwrap_or_else(|| {
+            let now = standing.get(&k).copied().unwrap_or_default();
+            (now, now)
+        });
+        (rule.value(before), rule.value(after))
+    };
+    for ((t, u, ratio), (num, den)) in ratios {
+        let Some((cell, _)) = exposed.get(&(t.to_owned(), u.to_owned())) else {
+            continue;
+        };
+        if let Some(change) = CellChange::ratio(values_of(t, u, num), values_of(t, u, den)) {
+            agg_met
+                .entry((cell.clone(), ratio.to_owned()))
+                .or_default()
+                .add(change);
+        }
+    }
+    Ok(())
 }
 
 /// Inserts raw events, skipping known ids; returns the new ids.
@@ -263,13 +325,15 @@ async fn insert_events(conn: &mut AnyConnection, chunk: &[&NewEvent]) -> AppResu
     Ok(q.fetch_all(&mut *conn).await?)
 }
 
-fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, i64, f64), sqlx::Error> {
+fn unit_metric_row(row: &AnyRow) -> Result<(String, String, String, Totals), sqlx::Error> {
     Ok((
         row.try_get(0)?,
         row.try_get(1)?,
         row.try_get(2)?,
-        row.try_get(3)?,
-        row.try_get(4)?,
+        Totals {
+            conversions: row.try_get(3)?,
+            value: row.try_get(4)?,
+        },
     ))
 }
 

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::aggregates::{summed_sql, Aggregates, ExposureCell, MetricCell, Table, RUNNING};
+use super::aggregates::{
+    summed_sql, Aggregates, ExposureCell, MetricCell, Table, METRIC_SUMS, RUNNING,
+};
 use crate::error::AppResult;
 
 /// Copies every running test's aggregates into bucket `bucket` (its start, Unix ms); a bucket
@@ -26,8 +28,8 @@ pub async fn close(conn: &mut AnyConnection, schemas: &[String], bucket: i64) ->
     .await?;
     let metrics = sqlx::query(&format!(
         "INSERT INTO history_metrics \
-         (test, bucket, variant, device, persona, metric, units, sum, sum_sq) \
-         SELECT test, $1, variant, device, persona, metric, units, sum, sum_sq FROM ({}) s \
+         (test, bucket, variant, device, persona, metric, {METRIC_SUMS}) \
+         SELECT test, $1, variant, device, persona, metric, {METRIC_SUMS} FROM ({}) s \
          WHERE true ON CONFLICT DO NOTHING",
         summed_sql(schemas, Table::Metrics, RUNNING)
     ))
@@ -62,10 +64,10 @@ pub async fn of_test(conn: &mut AnyConnection, test: &str) -> AppResult<Vec<(i64
     for e in exposures {
         buckets.entry(e.bucket).or_default().exposures.push(e.cell);
     }
-    let metrics: Vec<M> = sqlx::query_as(
-        "SELECT bucket, variant, device, persona, metric, units, sum, sum_sq \
-         FROM history_metrics WHERE test = $1 ORDER BY bucket, metric, variant, device, persona",
-    )
+    let metrics: Vec<M> = sqlx::query_as(&format!(
+        "SELECT bucket, variant, device, persona, metric, {METRIC_SUMS} FROM history_metrics \
+             WHERE test = $1 ORDER BY bucket, metric, variant, device, persona"
+    ))
     .bind(test)
     .fetch_all(conn)
     .await?;

@@ -10,13 +10,14 @@ use edgewise_shared::decide::{
     recommend, DecisionSettings, Finding, GuardrailInput, Kind, RecommendInput, Recommendation,
     Verdict,
 };
-use edgewise_shared::snapshot::{MetricKind, MetricRole};
-use edgewise_shared::stats::MetricType;
+use edgewise_shared::snapshot::MetricRole;
 use serde::Serialize;
 
 use crate::db::aggregates::Aggregates;
 use crate::model::TestRecord;
-use crate::results::{analysis_input, distinct, exposed, persona_label, variant_inputs, Filter};
+use crate::results::{
+    analysis_input, distinct, exposed, metric_type, persona_label, variant_inputs, Filter,
+};
 
 const DAY_MS: f64 = 86_400_000.0;
 
@@ -116,10 +117,6 @@ pub fn evaluate(
     }
 
     // The recommendation, with the guardrails' verdicts.
-    let kind_of = |k: MetricKind| match k {
-        MetricKind::Binomial => MetricType::Binomial,
-        MetricKind::Value => MetricType::Mean,
-    };
     let (mut recommendation, mut recommendation_error) = (None, None);
     match spec.metrics.iter().find(|m| m.role == MetricRole::Primary) {
         None => recommendation_error = Some("the test has no primary metric".to_owned()),
@@ -140,7 +137,7 @@ pub fn evaluate(
                     .filter(|m| m.role == MetricRole::Guardrail)
                     .map(|m| GuardrailInput {
                         key: m.key.clone(),
-                        metric_type: kind_of(m.kind),
+                        metric_type: metric_type(m.kind),
                         max_regression: None,
                         higher_is_better: m.higher_is_better,
                         variants: variant_inputs(spec, agg, &m.key, m.kind, Filter::All),

@@ -10,6 +10,7 @@ mod credentials;
 mod hardening;
 mod ingest;
 mod lifecycle;
+mod metrics;
 mod monitor;
 mod openapi;
 mod publish;

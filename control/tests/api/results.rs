@@ -79,7 +79,7 @@ both!(
 );
 /// Equal JSON, numbers within 1e-12 relative: serde_json's default float parsing may be off by
 /// one ulp after the HTTP round trip.
-fn assert_close(got: &Value, want: &Value, at: &str) {
+pub(crate) fn assert_close(got: &Value, want: &Value, at: &str) {
     match (got, want) {
         (Value::Number(a), Value::Number(b)) => {
             let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());

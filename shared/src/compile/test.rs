@@ -175,6 +175,9 @@ pub(super) fn compile_test(
     {
         return Err(bad("metrics", "at most one metric can be primary".into()));
     }
+    if let Err(p) = crate::metrics::check(&t.metrics) {
+        return Err(bad(&p.field, p.message));
+    }
     Ok(CompiledTest {
         key: t.key.clone(),
         hash_id: t.hash_id().to_owned(),

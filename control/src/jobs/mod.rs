@@ -106,10 +106,14 @@ impl Jobs {
     }
 }
 
-/// Runs until `shutdown` turns true: ticks while leading, and delivers webhooks.
+/// Runs until `shutdown` turns true: ticks while leading, and delivers webhooks. It takes the
+/// lead at once (deliveries wait for it) but ticks first one interval after start: ticks run
+/// on the schedule and on demand (`POST /api/v1/monitor/run`), never in a burst at start-up
+/// that could land at any moment of whatever the caller does next.
 pub async fn run(jobs: Arc<Jobs>, mut shutdown: watch::Receiver<bool>) {
     let deliverer = tokio::spawn(deliver(jobs.clone(), shutdown.clone()));
-    let mut next = tokio::time::Instant::now();
+    jobs.lead().await;
+    let mut next = tokio::time::Instant::now() + jobs.config.interval;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}

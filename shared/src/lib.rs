@@ -19,6 +19,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "stats")]
+pub mod bandit;
 pub mod beacon;
 pub mod compile;
 pub mod condition;

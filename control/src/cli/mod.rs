@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod assign;
+mod bandit;
 mod recommend;
 mod serve;
 mod simulate;
@@ -26,6 +27,9 @@ enum Command {
     Validate(assign::ValidateArgs),
     /// Analyse one metric's per-arm aggregates (frequentist, sequential, Bayesian, SRM) as JSON.
     Stats(stats::StatsArgs),
+    /// One bandit update on per-arm aggregates: each arm's probability of being best and the
+    /// traffic weights with a floor per arm, as JSON.
+    Bandit(bandit::BanditArgs),
     /// Units per arm (and days) needed to detect a relative effect.
     Power(stats::PowerArgs),
     /// What the monitor would recommend for a test: keep running, ship, stop without a winner,
@@ -53,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => assign::validate(args),
         Command::Stats(args) => stats::stats(args),
         Command::Power(args) => stats::power(args),
+        Command::Bandit(args) => bandit::bandit(args),
         Command::Recommend(args) => recommend::recommend(args),
         Command::Serve(args) => serve::serve(*args),
         Command::Token(cmd) => serve::token(cmd),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use edgewise_control::sim::bandit::BanditScenarioFile;
 use edgewise_control::sim::{self, scenario::Scenario};
 
 #[derive(Debug, Args)]
@@ -24,9 +25,9 @@ pub struct SimulateArgs {
         default_value = "http://127.0.0.1:3000"
     )]
     control: String,
-    /// API token (viewer or above) to read results.
+    /// API token (viewer or above) to read results; not needed for a bandit scenario.
     #[arg(long, env = "EDGEWISE_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     /// Visits in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -47,6 +48,9 @@ pub struct SimulateArgs {
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.scenario)
         .with_context(|| format!("cannot read scenario {}", args.scenario.display()))?;
+    if serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v.get("bandit").is_some()) {
+        return bandit(&args.scenario, &text);
+    }
     let mut de = serde_json::Deserializer::from_str(&text);
     let scenario: Scenario = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         anyhow::anyhow!(
@@ -59,7 +63,9 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let target = sim::Target {
         edge: args.edge.trim_end_matches('/').to_owned(),
         control: args.control.trim_end_matches('/').to_owned(),
-        token: args.token,
+        token: args.token.context(
+            "--token (or EDGEWISE_TOKEN) is required to read the control plane's results",
+        )?,
         concurrency: args.concurrency.max(1),
         restart_command: args.restart_command,
         settle_timeout: Duration::from_secs(args.settle_seconds),
@@ -74,5 +80,20 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.render());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bandit scenario runs offline: no edge or control plane, many seeded runs, one JSON report.
+fn bandit(path: &std::path::Path, text: &str) -> anyhow::Result<ExitCode> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let file: BanditScenarioFile = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| anyhow::anyhow!("{}: at `{}`: {}", path.display(), e.path(), e.inner()))?;
+    file.bandit
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&sim::bandit::simulate(&file.bandit))?
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! (`POST /v1/events` on the edge), injects the scenario's faults, waits until the control plane
 //! has counted everything, and reports its results next to the truth ([`report`]).
 
+pub mod bandit;
 pub mod population;
 pub mod random;
 pub mod report;

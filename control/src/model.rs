@@ -168,6 +168,7 @@ impl TestRecord {
             targeting: s.targeting.clone(),
             layer: s.layer.clone(),
             metrics: s.metrics.clone(),
+            sticky: false,
         })
     }
 }

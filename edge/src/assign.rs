@@ -2,9 +2,12 @@
 //!
 //! [`AssignParams::parse`] reads the query; [`identify`] picks the bucketing id (the site's own
 //! id, the first-party cookie, or a freshly minted one) under the consent rules; [`assign`]
-//! calls the shared engine and builds the reply. Nothing here can fail: a visitor always gets
+//! calls the shared engine and builds the reply. For sticky (bandit) tests the visitor's
+//! earlier variants come from the `edgewise_arms` cookie and new ones are added to it, with
+//! consent only ([`remember`]). Nothing here can fail: a visitor always gets
 //! a 200, with no decisions and `snapshot_loaded: false` when the worker has no snapshot yet.
 
+use edgewise_shared::bandit::sticky::{self, Remembered};
 use edgewise_shared::beacon::{Event, EventKind};
 use edgewise_shared::limits::{
     MAX_ID_BYTES, MAX_VISITOR_PAIRS as MAX_PAIRS, MAX_VISITOR_TEXT_BYTES as MAX_TEXT,
@@ -15,7 +18,7 @@ use std::fmt::Write as _;
 use edgewise_shared::{Assignment, CompiledSnapshot, DeviceClass, Visitor};
 use serde::Serialize;
 
-use crate::config::{Config, CONSENT_COOKIE, PERSONA_COOKIE};
+use crate::config::{Config, ARMS_COOKIE, CONSENT_COOKIE, PERSONA_COOKIE};
 use crate::cors;
 use crate::http::{Reply, RequestHead};
 use crate::render::{self, ContentCache};
@@ -191,18 +194,16 @@ pub fn identify(
 
 /// The `Set-Cookie` value storing `id`: first-party, HttpOnly, Secure, Lax.
 pub fn set_cookie(cfg: &Config, id: &str) -> String {
-    cookie_header(cfg, id, cfg.cookie_max_age_s)
+    cookie_header(cfg, &cfg.cookie_name, id, cfg.cookie_max_age_s)
 }
 
 fn expired_cookie(cfg: &Config) -> String {
-    cookie_header(cfg, "", 0)
+    cookie_header(cfg, &cfg.cookie_name, "", 0)
 }
 
-fn cookie_header(cfg: &Config, value: &str, max_age_s: u64) -> String {
-    let mut c = format!(
-        "{}={value}; Max-Age={max_age_s}; Path=/; Secure; HttpOnly; SameSite=Lax",
-        cfg.cookie_name
-    );
+fn cookie_header(cfg: &Config, name: &str, value: &str, max_age_s: u64) -> String {
+    let mut c =
+        format!("{name}={value}; Max-Age={max_age_s}; Path=/; Secure; HttpOnly; SameSite=Lax");
     if let Some(d) = &cfg.cookie_domain {
         c.push_str("; Domain=");
         c.push_str(d);
@@ -300,8 +301,13 @@ pub fn assign(
         attributes: &params.attrs,
         forced: &params.forced,
     };
+    let remembered = if consent {
+        sticky::parse(cookie(head.cookie, ARMS_COOKIE).unwrap_or(""))
+    } else {
+        Vec::new()
+    };
     let assignment = match snapshot {
-        Some(s) => s.assign(&visitor, now_ms),
+        Some(s) => s.assign_remembering(&visitor, now_ms, &remembered),
         None => Assignment {
             unit_id: identity.unit_id.clone(),
             snapshot_version: 0,
@@ -324,6 +330,7 @@ pub fn assign(
                     test: d.test.to_owned(),
                     variant: d.variant?.to_owned(),
                     snapshot_version: Some(d.snapshot_version),
+                    propensity: d.propensity,
                     device: Some(assignment.device),
                     persona: assignment.persona.clone(),
                     ts: Some(now_ms),
@@ -349,7 +356,40 @@ pub fn assign(
     if let Some(c) = identity.set_cookie {
         reply.headers.push(("set-cookie", c));
     }
+    if let Some(c) = remember(head, cfg, consent, &remembered, &assignment) {
+        reply.headers.push(("set-cookie", c));
+    }
     AssignOutcome { reply, exposures }
+}
+
+/// The `Set-Cookie` for the arms cookie after this visit, if it changes: the new sticky
+/// assignments added, with consent; without consent an existing cookie is expired.
+fn remember(
+    head: &RequestHead<'_>,
+    cfg: &Config,
+    consent: bool,
+    remembered: &[Remembered],
+    assignment: &Assignment<'_>,
+) -> Option<String> {
+    if !consent {
+        let stored = cookie(head.cookie, ARMS_COOKIE).is_some();
+        return stored.then(|| cookie_header(cfg, ARMS_COOKIE, "", 0));
+    }
+    let fresh: Vec<Remembered> = assignment
+        .decisions
+        .iter()
+        .filter_map(|d| d.remember)
+        .filter(|r| !remembered.contains(r))
+        .collect();
+    (!fresh.is_empty()).then(|| {
+        let list = sticky::merge(remembered, &fresh);
+        cookie_header(
+            cfg,
+            ARMS_COOKIE,
+            &sticky::render(&list),
+            cfg.cookie_max_age_s,
+        )
+    })
 }
 
 fn header_persona<'a>(head: &RequestHead<'a>) -> Option<&'a str> {

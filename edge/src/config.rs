@@ -7,6 +7,8 @@
 pub const DEFAULT_COOKIE_NAME: &str = "edgewise_uid";
 /// Cookie a site sets to `0` when the visitor declined consent.
 pub const CONSENT_COOKIE: &str = "edgewise_consent";
+/// Cookie remembering a visitor's variant of each sticky (bandit) test, set with consent only.
+pub const ARMS_COOKIE: &str = "edgewise_arms";
 /// Cookie (or `X-Edgewise-Persona` header / `persona` parameter) naming the persona.
 pub const PERSONA_COOKIE: &str = "edgewise_persona";
 

@@ -92,7 +92,11 @@ pub fn write_decisions(out: &mut String, decisions: &[Decision<'_>], cache: &mut
             d.counted
         );
         cache.write(out, d.content);
-        let _ = write!(out, ",\"snapshot_version\":{}}}", d.snapshot_version);
+        let _ = write!(out, ",\"snapshot_version\":{}", d.snapshot_version);
+        if let Some(p) = d.propensity {
+            let _ = write!(out, ",\"propensity\":{p}");
+        }
+        out.push('}');
     }
     out.push(']');
 }

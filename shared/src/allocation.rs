@@ -41,6 +41,16 @@ impl Allocation {
             .position(|&(start, end)| bucket >= start && bucket < end)
     }
 
+    /// The probability a visitor in the test gets variant `i`: its share of the covered
+    /// buckets.
+    pub fn share(&self, i: usize) -> f64 {
+        let covered: u32 = self.ranges.iter().map(|(s, e)| e - s).sum();
+        match self.ranges.get(i) {
+            Some((s, e)) if covered > 0 => f64::from(e - s) / f64::from(covered),
+            _ => 0.0,
+        }
+    }
+
     #[cfg(test)]
     pub fn ranges(&self) -> &[(u32, u32)] {
         &self.ranges

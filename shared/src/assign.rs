@@ -4,10 +4,15 @@
 //! paused, outside the schedule, bot, global holdout, targeting, layer slot, and finally the
 //! test's own bucket against its coverage and weights. Anything but `assigned` shows the
 //! control's content and is not counted.
+//!
+//! A sticky (bandit) test first looks the visitor up in what the edge remembers
+//! ([`crate::bandit::sticky`]): a visitor assigned before keeps that variant, with the
+//! snapshot version and propensity of that first assignment, whatever the weights are now.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::bandit::sticky::Remembered;
 use crate::compile::{CompiledSnapshot, CompiledTest};
 use crate::device::DeviceClass;
 use crate::hash::bucket;
@@ -43,7 +48,15 @@ pub struct Decision<'s> {
     pub counted: bool,
     /// The variant's content, or the control's when no variant applies.
     pub content: &'s Value,
+    /// The snapshot version that assigned the variant: this snapshot's, or for a remembered
+    /// assignment of a sticky test, the version that first assigned it.
     pub snapshot_version: u64,
+    /// Sticky tests: the probability with which the variant was assigned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
+    /// Sticky tests: what the edge should remember of this assignment.
+    #[serde(skip)]
+    pub remember: Option<Remembered>,
 }
 
 /// All decisions for one visitor.
@@ -59,6 +72,17 @@ pub struct Assignment<'s> {
 impl CompiledSnapshot {
     /// Decides every test for `visitor` at `now_ms` (Unix milliseconds).
     pub fn assign<'s>(&'s self, visitor: &Visitor<'_>, now_ms: i64) -> Assignment<'s> {
+        self.assign_remembering(visitor, now_ms, &[])
+    }
+
+    /// [`assign`](Self::assign) for a visitor whose earlier assignments to sticky tests the
+    /// edge remembers.
+    pub fn assign_remembering<'s>(
+        &'s self,
+        visitor: &Visitor<'_>,
+        now_ms: i64,
+        remembered: &[Remembered],
+    ) -> Assignment<'s> {
         let device = visitor.device_class();
         let mut facts = Facts::new(visitor, device);
         let persona = match visitor.persona.filter(|p| !p.is_empty()) {
@@ -80,6 +104,7 @@ impl CompiledSnapshot {
                     facts: &facts,
                     now_ms,
                     in_holdout,
+                    remembered,
                 };
                 self.decide(t, &ctx, &mut layer_buckets)
             })
@@ -119,6 +144,8 @@ impl CompiledSnapshot {
                 .content
                 .get(facts.device, facts.persona),
             snapshot_version: self.version,
+            propensity: None,
+            remember: None,
         };
         let forced = ctx
             .visitor
@@ -154,8 +181,38 @@ impl CompiledSnapshot {
                 return decision(None, Reason::ExcludedByLayer);
             }
         }
+        let Some(tag) = t.sticky else {
+            return match t.allocation.variant_for(b) {
+                Some(i) => decision(Some(i), Reason::Assigned),
+                None => decision(None, Reason::OutsideCoverage),
+            };
+        };
+        let known = ctx
+            .remembered
+            .iter()
+            .find(|r| r.tag == tag && usize::from(r.variant) < t.variants.len());
+        if let Some(r) = known {
+            return Decision {
+                snapshot_version: r.version,
+                propensity: Some(r.propensity()),
+                remember: Some(*r),
+                ..decision(Some(usize::from(r.variant)), Reason::Assigned)
+            };
+        }
         match t.allocation.variant_for(b) {
-            Some(i) => decision(Some(i), Reason::Assigned),
+            Some(i) => {
+                let p = t.allocation.share(i);
+                Decision {
+                    propensity: Some(p),
+                    remember: u8::try_from(i).ok().map(|variant| Remembered {
+                        tag,
+                        variant,
+                        version: self.version,
+                        propensity_ppm: (p * 1e6).round() as u32,
+                    }),
+                    ..decision(Some(i), Reason::Assigned)
+                }
+            }
             None => decision(None, Reason::OutsideCoverage),
         }
     }
@@ -166,6 +223,7 @@ struct Ctx<'a, 'f> {
     facts: &'a Facts<'f>,
     now_ms: i64,
     in_holdout: bool,
+    remembered: &'a [Remembered],
 }
 
 fn targeted(t: &CompiledTest, facts: &Facts<'_>) -> bool {

@@ -30,6 +30,10 @@ pub struct Event {
     pub variant: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_version: Option<u64>,
+    /// Exposures to sticky (bandit) tests: the probability with which the variant was
+    /// assigned, in `(0, 1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceClass>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,7 +58,7 @@ pub struct FieldError {
 
 impl Event {
     /// Checks what can be checked without the snapshot: ids present and bounded, value bounded,
-    /// conversions name a metric, exposures carry no value.
+    /// conversions name a metric, exposures carry no value, a propensity is a probability.
     pub fn check_shape(&self) -> Result<(), FieldError> {
         let err = |field, message: &str| {
             Err(FieldError {
@@ -88,6 +92,15 @@ impl Event {
                 return err("metric", "must be 1–200 bytes")
             }
             (EventKind::Exposure, Some(_)) => return err("metric", "an exposure has no metric"),
+            _ => {}
+        }
+        match (self.kind, self.propensity) {
+            (EventKind::Conversion, Some(_)) => {
+                return err("propensity", "a conversion has no propensity")
+            }
+            (_, Some(p)) if !(p > 0.0 && p <= 1.0) => {
+                return err("propensity", "must be a probability in (0, 1]")
+            }
             _ => {}
         }
         match (self.kind, self.value) {

@@ -19,7 +19,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-#[cfg(feature = "stats")]
 pub mod bandit;
 pub mod beacon;
 pub mod compile;

@@ -66,6 +66,15 @@ pub struct TestDef {
     pub layer: Option<LayerSlot>,
     #[serde(default)]
     pub metrics: Vec<MetricDef>,
+    /// Remember each visitor's variant at the edge (bandit tests, whose weights change while
+    /// they run): weights then steer new visitors only, and decisions carry the probability
+    /// their variant was assigned with.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sticky: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn full_coverage() -> f64 {

@@ -347,3 +347,133 @@ fn cors_is_limited_to_the_snapshots_origins() {
     assert_eq!(r.status, 200);
     assert!(r.header("access-control-allow-origin").is_none());
 }
+
+fn cookies<'r>(r: &'r Resp, name: &str) -> Vec<&'r str> {
+    r.headers
+        .iter()
+        .filter(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with(&format!("{name}=")))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// The cookie's `name=value` part, to send back.
+fn jar_entry(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap()
+}
+
+fn sticky_snapshot(version: u64, weights: [f64; 3]) -> String {
+    json!({
+        "schema_version": 1, "snapshot_version": version, "hash_version": 1,
+        "tests": [{
+            "key": "bandit", "status": "running", "sticky": true,
+            "variants": [
+                {"key": "a", "weight": weights[0], "content": {"arm": "a"}},
+                {"key": "b", "weight": weights[1], "content": {"arm": "b"}},
+                {"key": "c", "weight": weights[2], "content": {"arm": "c"}}
+            ]
+        }]
+    })
+    .to_string()
+}
+
+#[test]
+fn bandit_visitors_keep_their_variant_when_weights_change() {
+    let worker = Worker::start(&[]);
+    assert_eq!(
+        worker
+            .push_snapshot(&sticky_snapshot(1, [1.0, 1.0, 1.0]))
+            .status,
+        200
+    );
+    let ua = ("user-agent", DESKTOP);
+
+    // 300 visitors arrive under equal weights; each gets an id cookie and an arms cookie.
+    let mut first = Vec::new();
+    for _ in 0..300 {
+        let r = worker.get("/v1/assign", &[ua]);
+        let id = cookies(&r, "edgewise_uid");
+        let arms = cookies(&r, "edgewise_arms");
+        assert_eq!((id.len(), arms.len()), (1, 1), "{:?}", r.headers);
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=31536000",
+        ] {
+            assert!(arms[0].contains(attr), "{} lacks {attr}", arms[0]);
+        }
+        let d = r.json()["decisions"][0].clone();
+        assert_eq!(d["snapshot_version"], 1);
+        assert!(
+            (d["propensity"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-3,
+            "{d}"
+        );
+        let jar = format!("{}; {}", jar_entry(id[0]), jar_entry(arms[0]));
+        first.push((jar, jar_entry(id[0]).to_owned(), d["variant"].clone()));
+    }
+
+    // The bandit moves traffic: 10%, 10%, 80%.
+    assert_eq!(
+        worker
+            .push_snapshot(&sticky_snapshot(2, [0.1, 0.1, 0.8]))
+            .status,
+        200
+    );
+    let mut would_move = 0;
+    for (jar, id_only, variant) in &first {
+        let r = worker.get("/v1/assign", &[ua, ("cookie", jar)]);
+        let d = r.json()["decisions"][0].clone();
+        assert_eq!(
+            &d["variant"], variant,
+            "a returning visitor changed variant"
+        );
+        assert_eq!(d["snapshot_version"], 1, "{d}");
+        assert!(
+            cookies(&r, "edgewise_arms").is_empty(),
+            "re-set: {:?}",
+            r.headers
+        );
+        // The same visitor without the arms cookie is bucketed by the new weights.
+        let bare = worker.get("/v1/assign", &[ua, ("cookie", id_only)]).json();
+        if &bare["decisions"][0]["variant"] != variant {
+            would_move += 1;
+        }
+    }
+    assert!(would_move > 60, "only {would_move} of 300 would have moved");
+
+    // New visitors follow the new weights (site ids, so the draw is fixed): χ² at 2 df.
+    let mut counts = [0u32; 3];
+    for i in 0..3_000 {
+        let r = worker.get(&format!("/v1/assign?unit=newcomer-{i}"), &[ua]);
+        let d = r.json()["decisions"][0].clone();
+        let k = ["a", "b", "c"]
+            .iter()
+            .position(|v| d["variant"] == *v)
+            .unwrap();
+        counts[k] += 1;
+        assert_eq!(d["snapshot_version"], 2);
+        assert_eq!(d["propensity"].as_f64(), Some([0.1, 0.1, 0.8][k]));
+        assert_eq!(cookies(&r, "edgewise_arms").len(), 1);
+    }
+    let chi2: f64 = counts
+        .iter()
+        .zip([0.1, 0.1, 0.8])
+        .map(|(&o, p)| (f64::from(o) - 3_000.0 * p).powi(2) / (3_000.0 * p))
+        .sum();
+    assert!(chi2 < 13.8, "χ² {chi2} for {counts:?} (p < 0.001)");
+
+    // Without consent: a valid variant, no cookie; a stored arms cookie is expired.
+    let r = worker.get("/v1/assign?consent=0", &[ua]);
+    assert!(set_cookie(&r).is_none(), "{:?}", r.headers);
+    let d = r.json()["decisions"][0].clone();
+    assert!(["a", "b", "c"].iter().any(|v| d["variant"] == *v), "{d}");
+    let (jar, _, _) = &first[0];
+    let r = worker.get("/v1/assign", &[ua, ("cookie", jar), ("sec-gpc", "1")]);
+    let expired = cookies(&r, "edgewise_arms");
+    assert!(
+        expired.len() == 1 && expired[0].contains("Max-Age=0"),
+        "{:?}",
+        r.headers
+    );
+}

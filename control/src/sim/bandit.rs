@@ -64,7 +64,8 @@ impl BanditScenario {
         {
             return Err("bandit.rates: every rate × drift must be within [0, 1]".into());
         }
-        if self.weekly_drift.is_empty() || self.weekly_drift.iter().any(|d| d.is_nan() || *d <= 0.0) {
+        if self.weekly_drift.is_empty() || self.weekly_drift.iter().any(|d| d.is_nan() || *d <= 0.0)
+        {
             return Err("bandit.weekly_drift: needs positive multipliers".into());
         }
         if self.horizon_days == 0 || self.update_hours == 0 || self.update_hours > 24 * 366 {

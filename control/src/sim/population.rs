@@ -155,6 +155,7 @@ impl<'s> Population<'s> {
             test: scenario.test.clone(),
             variant: variant.to_owned(),
             snapshot_version: None,
+            propensity: None,
             device: Some(v.device),
             persona: v.persona.clone(),
             // The edge stamps the receive time: simulated days are not wall-clock days, and

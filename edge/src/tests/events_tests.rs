@@ -80,6 +80,7 @@ fn the_request_fills_what_the_event_leaves_out() {
             test: "t".into(),
             variant: "v".into(),
             snapshot_version: Some(7),
+            propensity: None,
             device: Some(DeviceClass::Mobile),
             persona: Some("RemoteDad".into()),
             ts: Some(1000),

@@ -41,6 +41,9 @@ pub(crate) struct CompiledTest {
     /// Index into `layers` and the `[start, end)` slot of its bucket space.
     pub layer: Option<(usize, u32, u32)>,
     pub metrics: Vec<MetricDef>,
+    /// For a sticky test, its tag in the edge's memory of assignments
+    /// ([`crate::bandit::sticky`]).
+    pub sticky: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

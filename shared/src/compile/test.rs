@@ -198,6 +198,7 @@ pub(super) fn compile_test(
         when,
         layer,
         metrics: t.metrics.clone(),
+        sticky: t.sticky.then(|| crate::bandit::sticky::tag(&t.key)),
     })
 }
 

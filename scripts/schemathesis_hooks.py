@@ -13,7 +13,9 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - `start_at` is earlier than `end_at`;
 - a layer slot's range has start < end;
 - a `regex` condition's value compiles (regex-lite: no look-around or back-references);
-- a webhook's URL has a host the URL parser accepts (and a port below 65536).
+- a webhook's URL has a host the URL parser accepts (and a port below 65536);
+- bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
+  of the test that is not a ratio, and floor × arms is at most 1.
 
 It touches valid (positive) cases only: a negative one is refused for the violation it was
 made with, whatever else it holds.
@@ -81,6 +83,32 @@ def _time(v):
         return None
 
 
+def _bandit(body):
+    bandit = body.get("bandit")
+    if body.get("allocation") != "bandit":
+        body.pop("bandit", None)
+        return
+    metrics = [m for m in body.get("metrics") or [] if isinstance(m, dict)]
+    rates = [m for m in metrics if m.get("kind") != "ratio" and isinstance(m.get("key"), str)]
+    primary = [m for m in metrics if m.get("role") == "primary"]
+    if not isinstance(bandit, dict):
+        bandit = {}
+    if not rates:
+        body["allocation"] = "fixed"
+        body.pop("bandit", None)
+        return
+    if bandit.get("metric") not in [m["key"] for m in rates]:
+        if primary and primary[0] in rates:
+            bandit.pop("metric", None)
+        else:
+            bandit["metric"] = rates[0]["key"]
+    arms = len(body.get("variants") or []) or 1
+    floor = bandit.get("floor")
+    if isinstance(floor, (int, float)) and not isinstance(floor, bool) and floor * arms > 1:
+        bandit["floor"] = 1 / arms / 2
+    body["bandit"] = bandit
+
+
 def _spec(body, path_key=None):
     if not isinstance(body, dict):
         return
@@ -89,6 +117,7 @@ def _spec(body, path_key=None):
     _unique_keys(body.get("variants"))
     _unique_keys(body.get("metrics"))
     _metrics(body.get("metrics"))
+    _bandit(body)
     start, end = _time(body.get("start_at")), _time(body.get("end_at"))
     if start is not None and end is not None:
         try:

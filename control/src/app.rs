@@ -58,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/monitor/run"),
     ("GET", "/api/v1/tests/{key}/monitor"),
     ("GET", "/api/v1/tests/{key}/history"),
+    ("GET", "/api/v1/tests/{key}/bandit"),
     ("GET", "/api/v1/alerts"),
     ("POST", "/api/v1/alerts/{id}/ack"),
     ("GET", "/api/v1/webhooks"),
@@ -80,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::admin::router())
         .merge(api::credentials::router())
         .merge(api::monitor::router())
+        .merge(api::bandits::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(ingest)

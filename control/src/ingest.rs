@@ -113,6 +113,17 @@ fn check(
         .map(i64::try_from)
         .transpose()
         .map_err(|_| ("snapshot_version", "is too large".to_owned()))?;
+    // A bandit's exposure counts in the stratum of the snapshot that assigned it.
+    let stratum = match (test.bandit, e.kind, snapshot_version) {
+        (true, EventKind::Exposure, Some(v)) => Some(v),
+        (true, EventKind::Exposure, None) => {
+            return Err((
+                "snapshot_version",
+                "is required on an exposure to a bandit test".into(),
+            ))
+        }
+        _ => None,
+    };
     Ok(NewEvent {
         event_id: e.event_id,
         kind: e.kind,
@@ -126,6 +137,8 @@ fn check(
         persona: e.persona.unwrap_or_default(),
         ts,
         snapshot_version,
+        propensity: e.propensity,
+        stratum,
         site: site.to_owned(),
         received_at: now,
     })
@@ -211,6 +224,7 @@ async fn catalog(state: &AppState) -> AppResult<Arc<Catalog>> {
                     .into_iter()
                     .map(|(event, readers)| (event, Arc::from(readers)))
                     .collect(),
+                bandit: t.spec.bandit_settings().is_some(),
             },
         );
     }
@@ -326,6 +340,7 @@ mod tests_ {
                 .into_iter()
                 .map(|(event, readers)| (event, Arc::from(readers)))
                 .collect(),
+                bandit: false,
             },
         );
         Catalog { version: 1, tests }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use edgewise_shared::bandit::{Allocation, BanditSettings};
 use edgewise_shared::compile::{without_skipped, Warning};
 use edgewise_shared::decide::{DecisionOverrides, DecisionSettings};
 use edgewise_shared::limits::MAX_DESCRIPTION_CHARS;
@@ -117,6 +118,20 @@ pub struct TestSpec {
     /// The monitor's decision settings for this test, over the org's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<DecisionOverrides>,
+    /// `fixed` (the default) keeps the variants' weights; `bandit` moves them toward the best
+    /// arm while the test runs (docs/bandits.md).
+    #[serde(default, skip_serializing_if = "Allocation::is_fixed")]
+    pub allocation: Allocation,
+    /// A bandit's settings (defaults when absent); only with `allocation: bandit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandit: Option<BanditSettings>,
+}
+
+impl TestSpec {
+    /// A bandit's settings, `None` for a test with fixed weights.
+    pub fn bandit_settings(&self) -> Option<BanditSettings> {
+        (self.allocation == Allocation::Bandit).then(|| self.bandit.clone().unwrap_or_default())
+    }
 }
 
 fn full() -> f64 {
@@ -168,7 +183,7 @@ impl TestRecord {
             targeting: s.targeting.clone(),
             layer: s.layer.clone(),
             metrics: s.metrics.clone(),
-            sticky: false,
+            sticky: s.allocation == Allocation::Bandit,
         })
     }
 }
@@ -285,6 +300,19 @@ pub fn validate_test(
                 .push(FieldError::new(format!("decision.{}", e.field), e.message));
         }
     }
+    match (candidate.bandit_settings(), &candidate.bandit) {
+        (Some(b), _) => {
+            if let Err((field, message)) = b.check(candidate.variants.len(), &candidate.metrics) {
+                p.invalid
+                    .push(FieldError::new(format!("bandit.{field}"), message));
+            }
+        }
+        (None, Some(_)) => p.invalid.push(FieldError::new(
+            "bandit",
+            "bandit settings need `\"allocation\": \"bandit\"`",
+        )),
+        (None, None) => {}
+    }
     let primaries = candidate
         .metrics
         .iter()
@@ -384,6 +412,8 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
         Some("variants cannot be added, removed or renamed once a test has started")
     } else if old.hash_id != new.hash_id {
         Some("hash_id cannot change once a test has started")
+    } else if old.allocation != new.allocation {
+        Some("allocation cannot change once a test has started")
     } else if metrics(old) != metrics(new) {
         Some(
             "metrics cannot be added, removed or change what they count once a test has \

@@ -121,12 +121,18 @@ pub fn persona_label(persona: &str) -> &str {
     }
 }
 
-pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Results {
-    let weights: Vec<f64> = spec.variants.iter().map(|v| v.weight).collect();
+/// A test's results, its units expected in the split `weights` (the variants' weights, or a
+/// bandit's split over its periods).
+pub fn compute(
+    spec: &TestSpec,
+    weights: &[f64],
+    agg: &Aggregates,
+    query: &ResultsQuery,
+) -> Results {
     let units = exposed(&spec.variants, &agg.exposures, Filter::All);
     let srm_p = edgewise_shared::stats::srm::srm_p_value(
         &units.iter().map(|&u| u as f64).collect::<Vec<_>>(),
-        &weights,
+        weights,
     );
     let devices: Vec<&str> = distinct(agg.exposures.iter().map(|c| c.device.as_str()));
     let personas: Vec<&str> = distinct(agg.exposures.iter().map(|c| persona_label(&c.persona)));
@@ -135,7 +141,7 @@ pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Resul
         .iter()
         .map(|m| {
             let segment =
-                |f: Filter<'_>| segment(spec, agg, &m.key, m.kind, f, query.alpha, &weights);
+                |f: Filter<'_>| segment(spec, agg, &m.key, m.kind, f, query.alpha, weights);
             MetricResults {
                 key: m.key.clone(),
                 kind: m.kind,
@@ -159,7 +165,7 @@ pub fn compute(spec: &TestSpec, agg: &Aggregates, query: &ResultsQuery) -> Resul
     for m in &spec.metrics {
         let input = |f: Filter<'_>| {
             let variants = variant_inputs(spec, agg, &m.key, m.kind, f);
-            analysis_input(m.kind, query.alpha, &weights, variants)
+            analysis_input(m.kind, query.alpha, weights, variants)
         };
         let slices = (devices.iter().map(|d| ("device", *d, Filter::Device(d))))
             .chain(personas.iter().map(|p| ("persona", *p, Filter::Persona(p))));

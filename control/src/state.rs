@@ -21,6 +21,8 @@ pub struct CatalogTest {
     pub variants: HashSet<String>,
     /// Per conversion event name, the metrics reading it.
     pub metrics: HashMap<String, Arc<[Reader]>>,
+    /// A bandit: its exposures carry their stratum (snapshot version) and propensity.
+    pub bandit: bool,
 }
 
 #[derive(Debug, Clone, Default)]

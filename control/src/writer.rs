@@ -37,7 +37,7 @@ use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::aggregates::Cell;
+use crate::db::aggregates::{Cell, StratumCell};
 use crate::db::events::{Applied, NewEvent};
 use crate::db::{shard_of, SqliteFile};
 use crate::error::{AppError, AppResult};
@@ -364,11 +364,12 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
     )?;
     let mut expose = conn.prepare_cached(
-        "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
+         propensity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
     )?;
     let mut cell_of = conn.prepare_cached(
-        "SELECT variant, device, persona, ts FROM exposures WHERE test = ?1 AND unit_id = ?2",
+        "SELECT variant, device, persona, ts, stratum FROM exposures \
+         WHERE test = ?1 AND unit_id = ?2",
     )?;
     let mut convert_once = conn.prepare_cached(
         "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) \
@@ -388,6 +389,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     let mut applied = vec![Applied::default(); batches.len()];
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let mut agg_met: BTreeMap<MetricCell, CellChange> = BTreeMap::new();
+    let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
     for (batch, e) in order {
         let exposure = e.kind == EventKind::Exposure;
         let new = insert.execute(params![
@@ -413,9 +415,22 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         if exposure {
             // Counts if it is the unit's first.
             if expose.execute(params![
-                e.test, e.unit_id, e.variant, e.device, e.persona, e.ts
+                e.test,
+                e.unit_id,
+                e.variant,
+                e.device,
+                e.persona,
+                e.ts,
+                e.stratum,
+                e.propensity
             ])? == 1
             {
+                if let Some(stratum) = e.stratum {
+                    agg_strata
+                        .entry((e.test.clone(), stratum, e.variant.clone(), String::new()))
+                        .or_default()
+                        .units += 1;
+                }
                 let cell = (
                     e.test.clone(),
                     e.variant.clone(),
@@ -431,15 +446,23 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         if e.reads.is_empty() {
             continue;
         }
-        let Some((variant, device, persona, exposed_at)) = cell_of
+        let Some((variant, device, persona, exposed_at, stratum)) = cell_of
             .query_row(params![e.test, e.unit_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
             })
             .optional()?
         else {
             continue;
         };
-        let cell: Cell = (e.test.clone(), variant, device, persona);
+        let stratum_cell =
+            |metric: &str| stratum.map(|s| (e.test.clone(), s, variant.clone(), metric.to_owned()));
+        let cell: Cell = (e.test.clone(), variant.clone(), device, persona);
         let dv = e.value.unwrap_or(0.0);
         for r in e.reads.iter().filter(|r| r.rule.counts(exposed_at, e.ts)) {
             let (before, after) = if r.rule.per_unit == PerUnit::Converted {
@@ -463,6 +486,9 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                     .entry((cell.clone(), r.key.clone()))
                     .or_default()
                     .add(change);
+                if let Some(c) = stratum_cell(&r.key) {
+                    agg_strata.entry(c).or_default().add(change);
+                }
             }
             let x = (r.rule.value(before), r.rule.value(after));
             for link in &r.ratios {
@@ -508,6 +534,15 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
          den_sum_sq = den_sum_sq + excluded.den_sum_sq, \
          sum_product = sum_product + excluded.sum_product",
     )?;
+    let mut add_stratum = conn.prepare_cached(
+        "INSERT INTO agg_strata (test, stratum, variant, metric, units, sum, sum_sq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (test, stratum, variant, metric) \
+         DO UPDATE SET units = units + excluded.units, sum = sum + excluded.sum, \
+         sum_sq = sum_sq + excluded.sum_sq",
+    )?;
+    for ((t, stratum, v, m), c) in &agg_strata {
+        add_stratum.execute(params![t, stratum, v, m, c.units, c.sum, c.sum_sq])?;
+    }
     for (((t, v, d, p), m), c) in &agg_met {
         add_met.execute(params![
             t,

@@ -74,6 +74,8 @@ fn event(
         persona: String::new(),
         ts: 1_000,
         snapshot_version: Some(1),
+        propensity: None,
+        stratum: None,
         site: "s".into(),
         received_at: 1_000,
     }

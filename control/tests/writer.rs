@@ -24,6 +24,8 @@ fn exposure(id: &str, unit: &str) -> NewEvent {
         persona: String::new(),
         ts: 1_000,
         snapshot_version: Some(1),
+        propensity: None,
+        stratum: None,
         site: "s".into(),
         received_at: 1_000,
     }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod bandits;
 pub mod credentials;
 pub mod monitor;
 pub mod openapi;

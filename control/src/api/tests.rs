@@ -221,8 +221,14 @@ async fn results(
     if !(q.alpha > 0.0 && q.alpha < 0.5) {
         return Err(AppError::invalid("alpha", "must be in (0, 0.5)"));
     }
-    let mut conn = state.db.reader.acquire().await?;
-    let test = tests::get_or_404(&mut conn, &key).await?;
-    let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
-    Ok(Json(crate::results::compute(&test.spec, &agg, &q)))
+    let (test, agg) = {
+        let mut conn = state.db.reader.acquire().await?;
+        let test = tests::get_or_404(&mut conn, &key).await?;
+        let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
+        (test, agg)
+    };
+    let weights = crate::jobs::bandit::expected_weights(&state.db, &test).await?;
+    Ok(Json(crate::results::compute(
+        &test.spec, &weights, &agg, &q,
+    )))
 }

@@ -15,6 +15,13 @@ use crate::error::AppResult;
 /// An aggregate cell's key: test, variant, device, persona.
 pub(crate) type Cell = (String, String, String, String);
 
+/// A bandit's per-stratum cell: test, stratum (the snapshot version that assigned the unit),
+/// variant, metric (`""` counts exposed units).
+pub(crate) type StratumCell = (String, i64, String, String);
+
+/// The stratum stored for a unit outside any bandit.
+pub(crate) const NO_STRATUM: i64 = -1;
+
 /// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion); `schema`
 /// names the SQLite file whose rows they are (`""` for the connection's default).
 pub(crate) async fn add(
@@ -23,7 +30,30 @@ pub(crate) async fn add(
     schema: &str,
     exp: &BTreeMap<Cell, i64>,
     met: &BTreeMap<(Cell, String), CellChange>,
+    strata: &BTreeMap<StratumCell, CellChange>,
 ) -> AppResult<()> {
+    let rows: Vec<_> = strata.iter().collect();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO {schema}agg_strata (test, stratum, variant, metric, units, sum, sum_sq) \
+             VALUES {} ON CONFLICT (test, stratum, variant, metric) DO UPDATE SET \
+             units = agg_strata.units + excluded.units, sum = agg_strata.sum + excluded.sum, \
+             sum_sq = agg_strata.sum_sq + excluded.sum_sq",
+            values(dialect, chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((t, stratum, v, m), c) in chunk {
+            q = q
+                .bind(t)
+                .bind(*stratum)
+                .bind(v)
+                .bind(m)
+                .bind(c.units)
+                .bind(c.sum)
+                .bind(c.sum_sq);
+        }
+        q.execute(&mut *conn).await?;
+    }
     let exp: Vec<_> = exp.iter().collect();
     for chunk in exp.chunks(CHUNK) {
         let sql = format!(
@@ -226,7 +256,11 @@ pub async fn of_running_tests(
 }
 
 /// Changes to a file's `agg_exposures` and `agg_metrics` rows.
-type Deltas = (BTreeMap<Cell, i64>, BTreeMap<(Cell, String), CellChange>);
+type Deltas = (
+    BTreeMap<Cell, i64>,
+    BTreeMap<(Cell, String), CellChange>,
+    BTreeMap<StratumCell, CellChange>,
+);
 
 /// What deleting a unit removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -264,21 +298,34 @@ pub async fn delete_unit(
             ),
         };
         let cell_sql = format!(
-            "SELECT variant, device, persona FROM {prefix}exposures \
+            "SELECT variant, device, persona, stratum FROM {prefix}exposures \
              WHERE test = $1 AND unit_id = $2"
         );
         let metrics_sql = format!(
             "SELECT metric, conversions, value FROM {prefix}unit_metrics \
              WHERE test = $1 AND unit_id = $2 AND conversions > 0"
         );
-        let cell: Option<(String, String, String)> = sqlx::query_as(&cell_sql)
+        let cell: Option<(String, String, String, Option<i64>)> = sqlx::query_as(&cell_sql)
             .bind(test)
             .bind(unit_id)
             .fetch_optional(&mut *conn)
             .await?;
-        if let Some((variant, device, persona)) = cell {
-            let (agg_exp, agg_met) = deltas.entry(prefix.clone()).or_default();
-            let cell: Cell = (test.clone(), variant, device, persona);
+        if let Some((variant, device, persona, stratum)) = cell {
+            let (agg_exp, agg_met, agg_strata) = deltas.entry(prefix.clone()).or_default();
+            let stratum = stratum.filter(|s| *s != NO_STRATUM);
+            let stratum_cell = |metric: &str| {
+                stratum.map(|s| (test.clone(), s, variant.clone(), metric.to_owned()))
+            };
+            if let Some(c) = stratum_cell("") {
+                agg_strata.insert(
+                    c,
+                    CellChange {
+                        units: -1,
+                        ..CellChange::default()
+                    },
+                );
+            }
+            let cell: Cell = (test.clone(), variant.clone(), device, persona);
             agg_exp.insert(cell.clone(), -1);
             deleted.exposures += 1;
             let rows: Vec<(String, i64, f64)> = sqlx::query_as(&metrics_sql)
@@ -292,6 +339,13 @@ pub async fn delete_unit(
                 .map(|(m, conversions, value)| (m, Totals { conversions, value }))
                 .collect();
             for (metric, change) in unit_share(&metrics[test], &totals) {
+                // Ratios are not kept per stratum.
+                let ratio = metrics[test]
+                    .iter()
+                    .any(|d| d.key == metric && d.rule().is_none());
+                if let Some(c) = stratum_cell(&metric).filter(|_| !ratio) {
+                    agg_strata.insert(c, change);
+                }
                 agg_met.insert((cell.clone(), metric), change);
             }
         }
@@ -305,8 +359,8 @@ pub async fn delete_unit(
             .await?;
         }
     }
-    for (prefix, (agg_exp, agg_met)) in &deltas {
-        add(conn, dialect, prefix, agg_exp, agg_met).await?;
+    for (prefix, (agg_exp, agg_met, agg_strata)) in &deltas {
+        add(conn, dialect, prefix, agg_exp, agg_met, agg_strata).await?;
     }
     for table in super::in_each_file(schemas, "events") {
         deleted.events += sqlx::query(&format!("DELETE FROM {table} WHERE unit_id = $1"))

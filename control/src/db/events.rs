@@ -22,7 +22,7 @@ use edgewise_shared::metrics::{CellChange, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::aggregates::Cell;
+use super::aggregates::{Cell, StratumCell, NO_STRATUM};
 use super::dialect::{values, CHUNK};
 use super::Dialect;
 use crate::error::AppResult;
@@ -43,6 +43,10 @@ pub struct NewEvent {
     pub persona: String,
     pub ts: i64,
     pub snapshot_version: Option<i64>,
+    /// Exposures to a bandit test: the probability the variant was assigned with, and the
+    /// stratum its unit counts in (the snapshot version that assigned it).
+    pub propensity: Option<f64>,
+    pub stratum: Option<i64>,
     /// The site whose ingestion key sent it, and when it arrived (Unix ms).
     pub site: String,
     pub received_at: i64,
@@ -105,25 +109,37 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
             .or_insert(e);
     }
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
+    let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
     let exposures: Vec<&NewEvent> = first.into_values().collect();
     for chunk in exposures.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO exposures (test, unit_id, variant, device, persona, ts) VALUES {} \
-             ON CONFLICT (test, unit_id) DO NOTHING RETURNING test, variant, device, persona",
-            values(PG, chunk.len(), 6),
+            "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
+             propensity) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
+             RETURNING test, variant, device, persona, stratum",
+            values(PG, chunk.len(), 8),
         );
-        let mut q = sqlx::query_as::<_, Cell>(&sql);
+        let mut q = sqlx::query_as::<_, (String, String, String, String, i64)>(&sql);
         for e in chunk {
+            // No NULL binds in multi-row statements (see insert_events): a unit outside any
+            // bandit is stored with stratum -1 and propensity 0.
             q = q
                 .bind(&e.test)
                 .bind(&e.unit_id)
                 .bind(&e.variant)
                 .bind(&e.device)
                 .bind(&e.persona)
-                .bind(e.ts);
+                .bind(e.ts)
+                .bind(e.stratum.unwrap_or(NO_STRATUM))
+                .bind(e.propensity.unwrap_or(0.0));
         }
-        for cell in q.fetch_all(&mut *conn).await? {
-            *agg_exp.entry(cell).or_default() += 1;
+        for (t, v, d, p, stratum) in q.fetch_all(&mut *conn).await? {
+            if stratum != NO_STRATUM {
+                agg_strata
+                    .entry((t.clone(), stratum, v.clone(), String::new()))
+                    .or_default()
+                    .units += 1;
+            }
+            *agg_exp.entry((t, v, d, p)).or_default() += 1;
         }
     }
 
@@ -143,10 +159,10 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
         // Per (test, unit, metric): events and their summed value, and the metric's reader.
         let mut conv: BTreeMap<UnitMetric, (i64, f64, &Reader)> = BTreeMap::new();
         for e in conversions {
-            let Some((_, exposed_at)) = exposed.get(&(e.test.clone(), e.unit_id.clone())) else {
+            let Some(unit) = exposed.get(&(e.test.clone(), e.unit_id.clone())) else {
                 continue;
             };
-            for r in e.reads.iter().filter(|r| r.rule.counts(*exposed_at, e.ts)) {
+            for r in e.reads.iter().filter(|r| r.rule.counts(unit.at, e.ts)) {
                 let c = conv
                     .entry((e.test.as_str(), e.unit_id.as_str(), r.key.as_str()))
                     .or_insert((0, 0.0, r));
@@ -177,42 +193,58 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                     continue;
                 };
                 let before = after.plus(-k, -dv);
-                let cell = exposed.get(&(t.clone(), u.clone())).map(|(c, _)| c);
-                if let (Some(cell), Some(change)) =
-                    (cell, CellChange::metric(&reader.rule, before, after))
+                let unit = exposed.get(&(t.clone(), u.clone()));
+                if let (Some(u), Some(change)) =
+                    (unit, CellChange::metric(&reader.rule, before, after))
                 {
                     agg_met
-                        .entry((cell.clone(), m.clone()))
+                        .entry((u.cell.clone(), m.clone()))
                         .or_default()
                         .add(change);
+                    if u.stratum != NO_STRATUM {
+                        agg_strata
+                            .entry((t.clone(), u.stratum, u.cell.1.clone(), m.clone()))
+                            .or_default()
+                            .add(change);
+                    }
                 }
                 moved.insert((t, u, m), (before, after));
             }
         }
         ratio_changes(conn, &conv, &moved, &exposed, &mut agg_met).await?;
     }
-    super::aggregates::add(conn, PG, "", &agg_exp, &agg_met).await?;
+    super::aggregates::add(conn, PG, "", &agg_exp, &agg_met, &agg_strata).await?;
     Ok(inserted)
 }
 
-/// (test, unit) → the unit's exposure cell and the time of its first exposure.
-type Exposed = HashMap<(String, String), (Cell, i64)>;
+/// An exposed unit: its cell, when it was first exposed, and its bandit stratum.
+struct ExposedUnit {
+    cell: Cell,
+    at: i64,
+    stratum: i64,
+}
+
+/// (test, unit) → the exposed unit.
+type Exposed = HashMap<(String, String), ExposedUnit>;
 
 /// The exposure cells of `units`, those exposed.
 async fn exposed_cells(conn: &mut AnyConnection, units: &[(&str, &str)]) -> AppResult<Exposed> {
     let mut exposed = HashMap::new();
     for chunk in units.chunks(CHUNK) {
         let sql = format!(
-            "SELECT test, unit_id, variant, device, persona, ts FROM exposures \
+            "SELECT test, unit_id, variant, device, persona, ts, COALESCE(stratum, -1) \
+             FROM exposures \
              WHERE (test, unit_id) IN (VALUES {})",
             values(Dialect::Postgres, chunk.len(), 2)
         );
-        let mut q = sqlx::query_as::<_, (String, String, String, String, String, i64)>(&sql);
+        type Row = (String, String, String, String, String, i64, i64);
+        let mut q = sqlx::query_as::<_, Row>(&sql);
         for (t, u) in chunk {
             q = q.bind(*t).bind(*u);
         }
-        for (t, u, v, d, p, ts) in q.fetch_all(&mut *conn).await? {
-            exposed.insert((t.clone(), u), ((t, v, d, p), ts));
+        for (t, u, v, d, p, at, stratum) in q.fetch_all(&mut *conn).await? {
+            let cell = (t.clone(), v, d, p);
+            exposed.insert((t, u), ExposedUnit { cell, at, stratum });
         }
     }
     Ok(exposed)
@@ -278,12 +310,12 @@ async fn ratio_changes(
         (rule.value(before), rule.value(after))
     };
     for ((t, u, ratio), (num, den)) in ratios {
-        let Some((cell, _)) = exposed.get(&(t.to_owned(), u.to_owned())) else {
+        let Some(unit) = exposed.get(&(t.to_owned(), u.to_owned())) else {
             continue;
         };
         if let Some(change) = CellChange::ratio(values_of(t, u, num), values_of(t, u, den)) {
             agg_met
-                .entry((cell.clone(), ratio.to_owned()))
+                .entry((unit.cell.clone(), ratio.to_owned()))
                 .or_default()
                 .add(change);
         }

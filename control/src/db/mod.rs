@@ -8,6 +8,7 @@
 
 pub mod aggregates;
 pub mod audit;
+pub mod bandits;
 pub mod dialect;
 pub mod events;
 pub mod history;

@@ -54,8 +54,11 @@ fn increments(series: &Series) -> Vec<f64> {
         .collect()
 }
 
+/// Evaluates `rec` with its units expected in the split `weights` (the variants' weights, or a
+/// bandit's split over its periods).
 pub fn evaluate(
     rec: &TestRecord,
+    weights: &[f64],
     agg: &Aggregates,
     units_series: &Series,
     conversions_series: &dyn Fn(&str) -> Vec<(i64, i64)>,
@@ -63,7 +66,6 @@ pub fn evaluate(
     now: i64,
 ) -> Evaluation {
     let spec = &rec.spec;
-    let weights: Vec<f64> = spec.variants.iter().map(|v| v.weight).collect();
     let days_running = rec
         .started_at
         .map_or(0.0, |s| ((now - s) as f64 / DAY_MS).max(0.0));
@@ -90,7 +92,7 @@ pub fn evaluate(
             units: as_f64(exposed(&spec.variants, &agg.exposures, Filter::Persona(p))),
         });
     }
-    let srm = srm(&segments, &weights, settings.srm_p);
+    let srm = srm(&segments, weights, settings.srm_p);
     for (s, seg) in srm.iter().zip(&segments) {
         if s.anomaly {
             findings.push(Finding {
@@ -125,7 +127,7 @@ pub fn evaluate(
                 primary: analysis_input(
                     primary.kind,
                     settings.alpha,
-                    &weights,
+                    weights,
                     variant_inputs(spec, agg, &primary.key, primary.kind, Filter::All),
                 ),
                 days_running,

@@ -1,12 +1,13 @@
 //! The job runner: one loop per process that, while this process leads, runs the monitor's tick
-//! every `monitor_interval` and delivers webhook payloads. Every later job (bandit updates,
-//! schedules, ramps) runs on it too.
+//! and the bandit updates ([`bandit`]) every `monitor_interval`, and delivers webhook
+//! payloads. Every later job (schedules, ramps) runs on it too.
 //!
 //! Leadership: on SQLite the one process leads. On PostgreSQL, with several replicas, the one
 //! holding the advisory lock [`LOCK_KEY`] on a connection of its own leads; the lock goes with
 //! the connection, so when the leader dies its connection closes and another replica takes
 //! the lock at its next attempt, within one interval.
 
+pub mod bandit;
 pub mod evaluate;
 pub mod monitor;
 pub mod webhooks;
@@ -95,8 +96,9 @@ impl Jobs {
     pub async fn tick(&self) -> anyhow::Result<TickReport> {
         let _one = self.ticking.lock().await;
         let bucket_ms = i64::try_from(self.config.bucket.as_millis()).unwrap_or(i64::MAX);
-        let report = monitor::tick(&self.db, now_ms(), bucket_ms).await?;
-        if report.published {
+        let mut report = monitor::tick(&self.db, now_ms(), bucket_ms).await?;
+        report.bandits = bandit::tick(&self.db, now_ms()).await?.updated;
+        if report.published || !report.bandits.is_empty() {
             self.publish.notify_one();
         }
         if report.alerts > 0 {

@@ -30,6 +30,8 @@ pub struct TickReport {
     pub tests: usize,
     pub alerts: usize,
     pub actions: Vec<ActionTaken>,
+    /// Bandits whose weights this tick changed ([`super::bandit`]).
+    pub bandits: Vec<String>,
     /// Whether a new snapshot version was published (an action changed assignment).
     #[serde(skip)]
     pub published: bool,
@@ -100,7 +102,8 @@ pub async fn tick(db: &Db, now: i64, bucket_ms: i64) -> anyhow::Result<TickRepor
                 .cloned()
                 .unwrap_or_default()
         };
-        let evaluation = evaluate(rec, &agg, units, &conversions, &settings, now);
+        let weights = super::bandit::expected_weights(db, rec).await?;
+        let evaluation = evaluate(rec, &weights, &agg, units, &conversions, &settings, now);
         let remembered = memory.get(key).map_or(&[][..], Vec::as_slice);
         let mut p = plan(true, &settings, &evaluation.findings, remembered);
 

@@ -4,6 +4,7 @@
 //! `edgewise` executable: kill -9 mid-load, and two processes on one PostgreSQL.
 
 mod audit;
+mod bandits;
 mod binary;
 mod common;
 mod credentials;

@@ -60,6 +60,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("POST", "/api/v1/monitor/run", Admin, Value::Null),
         ("GET", "/api/v1/tests/{key}/monitor", Viewer, Value::Null),
         ("GET", "/api/v1/tests/{key}/history", Viewer, Value::Null),
+        ("GET", "/api/v1/tests/{key}/bandit", Viewer, Value::Null),
         ("GET", "/api/v1/alerts", Viewer, Value::Null),
         ("POST", "/api/v1/alerts/{id}/ack", Editor, Value::Null),
         ("GET", "/api/v1/webhooks", Admin, Value::Null),

@@ -12,11 +12,15 @@
 
 #[cfg(feature = "stats")]
 pub mod periods;
+#[cfg(feature = "stats")]
+mod settings;
 pub mod sticky;
 #[cfg(feature = "stats")]
 pub mod thompson;
 #[cfg(feature = "stats")]
 mod update;
 
+#[cfg(feature = "stats")]
+pub use settings::{Allocation, BanditSettings, SettingError, MAX_UPDATE_INTERVAL_SECONDS};
 #[cfg(feature = "stats")]
 pub use update::{check_floor, posteriors, run, update, BanditInput, Update, DEFAULT_FLOOR};

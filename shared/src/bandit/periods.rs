@@ -51,6 +51,51 @@ pub struct ArmEstimate {
     pub pooled_mean: f64,
 }
 
+/// Per-period aggregates from per-stratum rows. A stratum is the snapshot version that
+/// assigned the unit; `starts[p - 1]` is the first version of period `p` (period 0, the
+/// starting weights, runs up to `starts[0]`). `exposures` are `(stratum, arm, units)`,
+/// `values` `(stratum, arm, sum, sum_sq)` of the metric. Every period is there, one per start
+/// and period 0 (without units if nobody arrived); rows naming an arm past `arms` are ignored.
+pub fn by_period(
+    arms: usize,
+    starts: &[i64],
+    exposures: &[(i64, usize, u64)],
+    values: &[(i64, usize, f64, f64)],
+) -> Vec<Vec<ArmSums>> {
+    let period_of = |stratum: i64| starts.partition_point(|&s| s <= stratum);
+    let mut periods = vec![vec![ArmSums::default(); arms]; starts.len() + 1];
+    for &(stratum, arm, units) in exposures.iter().filter(|r| r.1 < arms) {
+        periods[period_of(stratum)][arm].units += units;
+    }
+    for &(stratum, arm, sum, sum_sq) in values.iter().filter(|r| r.1 < arms) {
+        let cell = &mut periods[period_of(stratum)][arm];
+        cell.sum += sum;
+        cell.sum_sq += sum_sq;
+    }
+    periods
+}
+
+/// Each arm's expected share of all units when period `p` ran with `weights[p]`: the periods'
+/// weights, each weighted by its units. This is what a sample-ratio check compares a bandit's
+/// units with. `None` without units.
+pub fn expected_split(periods: &[Vec<ArmSums>], weights: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let arms = weights.first()?.len();
+    let mut split = vec![0.0; arms];
+    let mut total = 0.0;
+    for (p, w) in periods.iter().zip(weights) {
+        let n: u64 = p.iter().map(|a| a.units).sum();
+        let sum: f64 = w.iter().sum();
+        if n == 0 || sum <= 0.0 || w.len() != arms {
+            continue;
+        }
+        for (s, x) in split.iter_mut().zip(w) {
+            *s += n as f64 * x / sum;
+        }
+        total += n as f64;
+    }
+    (total > 0.0).then(|| split.iter().map(|s| s / total).collect())
+}
+
 /// Merges periods (in time order; each a slice with one entry per arm) into strata in which
 /// every arm has at least [`MIN_STRATUM_UNITS`] units.
 pub fn strata(periods: &[Vec<ArmSums>]) -> Vec<Vec<ArmSums>> {
@@ -202,6 +247,44 @@ mod tests {
         assert!((a.mean - 0.15).abs() < 1e-12 && (b.mean - 0.15).abs() < 1e-12);
         assert!((a.pooled_mean - 0.11).abs() < 1e-12);
         assert!((b.pooled_mean - 0.19).abs() < 1e-12);
+    }
+
+    #[test]
+    fn strata_fall_into_the_period_whose_weights_assigned_them() {
+        // Period 1 starts at version 10, period 2 at 14; version 12 is another test's edit.
+        let exposures = [
+            (3, 0, 5),
+            (9, 1, 5),
+            (10, 0, 7),
+            (12, 1, 1),
+            (14, 1, 9),
+            (20, 0, 2),
+        ];
+        let values = [(3, 0, 1.0, 1.0), (12, 1, 1.0, 1.0), (20, 0, 2.0, 2.0)];
+        let p = by_period(2, &[10, 14], &exposures, &values);
+        let cell = |units, sum: f64| ArmSums {
+            units,
+            sum,
+            sum_sq: sum,
+        };
+        assert_eq!(
+            p,
+            vec![
+                vec![cell(5, 1.0), cell(5, 0.0)],
+                vec![cell(7, 0.0), cell(1, 1.0)],
+                vec![cell(2, 2.0), cell(9, 0.0)],
+            ]
+        );
+        // A period nobody arrived in is there, empty.
+        let p = by_period(2, &[10, 14], &[(3, 0, 1), (15, 1, 1)], &[]);
+        assert_eq!(p[1], vec![ArmSums::default(); 2]);
+        // 100 units under 50/50, then 300 under 10/90: 20% and 80% expected overall.
+        let p = vec![
+            vec![cell(50, 0.0), cell(50, 0.0)],
+            vec![cell(20, 0.0), cell(280, 0.0)],
+        ];
+        let split = expected_split(&p, &[vec![0.5, 0.5], vec![0.1, 0.9]]).unwrap();
+        assert!((split[0] - 0.2).abs() < 1e-12 && (split[1] - 0.8).abs() < 1e-12);
     }
 
     #[test]

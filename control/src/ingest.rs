@@ -113,15 +113,22 @@ fn check(
         .map(i64::try_from)
         .transpose()
         .map_err(|_| ("snapshot_version", "is too large".to_owned()))?;
-    // A bandit's exposure counts in the stratum of the snapshot that assigned it.
-    let stratum = match (test.bandit, e.kind, snapshot_version) {
-        (true, EventKind::Exposure, Some(v)) => Some(v),
-        (true, EventKind::Exposure, None) => {
+    // A bandit's exposure counts in the stratum of the snapshot that assigned it, and says
+    // with which probability (the edge's decision carries both).
+    let stratum = match (test.bandit, e.kind, snapshot_version, e.propensity) {
+        (true, EventKind::Exposure, None, _) => {
             return Err((
                 "snapshot_version",
                 "is required on an exposure to a bandit test".into(),
             ))
         }
+        (true, EventKind::Exposure, _, None) => {
+            return Err((
+                "propensity",
+                "is required on an exposure to a bandit test".into(),
+            ))
+        }
+        (true, EventKind::Exposure, v, _) => v,
         _ => None,
     };
     Ok(NewEvent {

@@ -7,6 +7,8 @@
 //! Two more runs lose exposures in one segment only, a device class and then a persona: the
 //! monitor, ticking every second, must pause the test by itself while the overall split looks
 //! fine, the edge must stop counting it, and the audit must name the monitor.
+//! A bandit, one arm converting five times as well, must move its traffic to it: floors kept,
+//! every counted exposure in a stratum, the edge serving the last weights.
 
 use std::process::Command;
 use std::time::Duration;
@@ -420,4 +422,89 @@ fn an_imbalance_in_one_persona_pauses_the_test() {
         "persona-srm",
         "srm:persona:StudentHustler",
     );
+}
+
+#[test]
+fn a_bandit_moves_traffic_to_the_winner_through_the_whole_system() {
+    const KEY: &str = "bandit-cta";
+    let spec = json!({
+        "key": KEY,
+        "allocation": "bandit",
+        "bandit": {"burn_in_units": 100, "floor": 0.05, "update_interval_seconds": 1},
+        "variants": [
+            {"key": "a", "weight": 1, "content": {"cta": "Buy"}},
+            {"key": "b", "weight": 1, "content": {"cta": "Get it"}},
+            {"key": "c", "weight": 1, "content": {"cta": "Add to cart"}}
+        ],
+        "metrics": [{"key": "buy", "kind": "binomial", "role": "primary"}]
+    });
+    // The monitor ticks every second, so the weights may move every second.
+    let (control, worker, _) = system_serving(&spec, &["--monitor-interval-secs", "1"]);
+    let scenario = json!({
+        "seed": 17,
+        "test": KEY,
+        "days": 1,
+        "visits_per_day": 6000,
+        "returning_share": 0.2,
+        "devices": {"mobile": 1, "desktop": 1},
+        "personas": {"none": 1},
+        "metrics": [{"key": "buy", "variants": {
+            "a": {"rate": 0.05}, "b": {"rate": 0.05}, "c": {"rate": 0.25}
+        }}],
+        "faults": {"bot_share": 0.02, "duplicate_share": 0.1}
+    });
+    let report = simulate(&control, &worker, &scenario, false);
+    let bandit = control
+        .api("GET", &format!("/api/v1/tests/{KEY}/bandit"), None)
+        .json();
+    println!("bandit after the run: {bandit}");
+    let periods = bandit["periods"].as_array().unwrap();
+    // Period 0 is the start; period 1 the first move, once every arm had its burn-in.
+    assert!(periods.len() >= 2, "the weights never moved: {bandit}");
+    let at = |p: &Value| p["started_at"].as_i64().unwrap();
+    println!(
+        "first move of the weights {} ms after the start; {} periods",
+        at(&periods[1]) - at(&periods[0]),
+        periods.len()
+    );
+    let weights = |p: &Value| -> Vec<f64> {
+        p["weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_f64().unwrap())
+            .collect()
+    };
+    for p in periods {
+        let w = weights(p);
+        assert!(w.iter().all(|x| *x >= 0.05 - 1e-12), "floor broken: {p}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{p}");
+    }
+    let last = weights(periods.last().unwrap());
+    assert!(
+        last[2] > 0.8,
+        "traffic did not move to the winner: {last:?}"
+    );
+    // Every counted exposure carried its stratum: the per-stratum units add up to them.
+    let arms = bandit["arms"].as_array().unwrap();
+    let in_strata: u64 = arms.iter().map(|a| a["units"].as_u64().unwrap()).sum();
+    let results = control
+        .api("GET", &format!("/api/v1/tests/{KEY}/results"), None)
+        .json();
+    let exposed: u64 = results["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["units"].as_u64().unwrap())
+        .sum();
+    assert_eq!(in_strata, exposed, "{results}");
+    assert!(exposed > 3000, "{report}");
+    // The winner got most of the traffic over the run, and the edge serves the new weights.
+    let c_units = arms[2]["units"].as_u64().unwrap();
+    assert!(c_units * 2 > exposed, "{bandit}");
+    let served = ControlPlane::wait_until(Duration::from_secs(30), || {
+        let r = worker.get("/v1/health", &[]).json();
+        r["snapshot_version"].as_i64() >= periods.last().unwrap()["snapshot_version"].as_i64()
+    });
+    assert!(served.is_some(), "the edge never got the last weights");
 }

@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use edgewise_shared::beacon::Event;
 use serde_json::Value;
 
-use population::Population;
+use population::{Population, Stamp};
 use scenario::Scenario;
 
 /// Where the system under test runs and how hard to drive it.
@@ -78,14 +78,19 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
         let visits: Vec<Option<usize>> = (0..wave).map(|_| pop.next_visit()).collect();
         let mut requests = tokio::task::JoinSet::new();
         for (slot, visit) in visits.iter().enumerate() {
-            let (unit, ua, persona) = match visit {
+            let (unit, ua, persona, arms) = match visit {
                 Some(i) => {
                     let v = &pop.seen[*i];
-                    (v.unit_id.clone(), v.user_agent, v.persona.clone())
+                    (
+                        v.unit_id.clone(),
+                        v.user_agent,
+                        v.persona.clone(),
+                        v.arms_cookie.clone(),
+                    )
                 }
                 None => {
                     let (unit, ua) = pop.crawler();
-                    (unit, ua, None)
+                    (unit, ua, None, None)
                 }
             };
             let client = client.clone();
@@ -95,25 +100,37 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
                 if let Some(p) = persona {
                     query.push(("persona", p));
                 }
-                let reply: anyhow::Result<Value> = async {
-                    let r = client
-                        .get(&url)
-                        .query(&query)
-                        .header("user-agent", ua)
-                        .send()
-                        .await?;
-                    Ok(r.error_for_status()?.json().await?)
+                let reply: anyhow::Result<(Value, Option<String>)> = async {
+                    let mut request = client.get(&url).query(&query).header("user-agent", ua);
+                    // A browser sends back the cookie remembering its bandit arms.
+                    if let Some(c) = arms {
+                        request = request.header("cookie", c);
+                    }
+                    let r = request.send().await?.error_for_status()?;
+                    let arms = r
+                        .headers()
+                        .get_all("set-cookie")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .find(|v| v.starts_with("edgewise_arms="))
+                        .and_then(|v| v.split(';').next())
+                        .map(str::to_owned);
+                    Ok((r.json().await?, arms))
                 }
                 .await;
                 (slot, reply)
             });
         }
-        let mut replies: Vec<Option<Value>> = vec![None; wave];
+        let mut replies: Vec<Option<(Value, Option<String>)>> = vec![None; wave];
         while let Some(joined) = requests.join_next().await {
             let (slot, reply) = joined?;
             replies[slot] = Some(reply.context("GET /v1/assign on the edge")?);
         }
         for (visit, reply) in visits.iter().zip(replies) {
+            let (reply, arms) = reply.unzip();
+            if let (Some(i), Some(Some(c))) = (visit, arms) {
+                pop.seen[*i].arms_cookie = Some(c);
+            }
             let decision = reply
                 .as_ref()
                 .and_then(|r| r["decisions"].as_array())
@@ -123,10 +140,14 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
                     .then(|| d["variant"].as_str())
                     .flatten()
             });
+            let stamp = Stamp {
+                snapshot_version: decision.and_then(|d| d["snapshot_version"].as_u64()),
+                propensity: decision.and_then(|d| d["propensity"].as_f64()),
+            };
             match (visit, counted) {
                 (None, Some(_)) => sent.crawlers_counted += 1,
                 (None, None) => {}
-                (Some(i), Some(variant)) => pending.extend(pop.visit_events(*i, variant)),
+                (Some(i), Some(variant)) => pending.extend(pop.visit_events(*i, variant, stamp)),
                 (Some(_), None) => {}
             }
             if visit.is_some() {

@@ -47,6 +47,15 @@ pub struct Visitor {
     pub outcome: Option<Vec<Option<f64>>>,
     /// The SRM fault swallows every exposure of this visitor.
     pub exposures_lost: bool,
+    /// The edge's `edgewise_arms` cookie (`name=value`), sent back as a browser would.
+    pub arms_cookie: Option<String>,
+}
+
+/// What the edge's decision says about how the variant was assigned; exposures carry it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stamp {
+    pub snapshot_version: Option<u64>,
+    pub propensity: Option<f64>,
 }
 
 /// Draws visitors and outcomes for one scenario.
@@ -100,6 +109,7 @@ impl<'s> Population<'s> {
             variant: None,
             outcome: None,
             exposures_lost: false,
+            arms_cookie: None,
         });
         Some(self.seen.len() - 1)
     }
@@ -114,8 +124,9 @@ impl<'s> Population<'s> {
     }
 
     /// Records the edge's counted variant for visitor `i` and, on the first such visit, draws
-    /// their conversions from the truth. Returns the events this visit sends.
-    pub fn visit_events(&mut self, i: usize, variant: &str) -> Vec<Event> {
+    /// their conversions from the truth. Returns the events this visit sends; its exposure
+    /// carries `stamp`.
+    pub fn visit_events(&mut self, i: usize, variant: &str, stamp: Stamp) -> Vec<Event> {
         let scenario = self.scenario;
         let mut events = Vec::new();
         let first = self.seen[i].outcome.is_none();
@@ -165,7 +176,10 @@ impl<'s> Population<'s> {
             value: None,
         };
         if !v.exposures_lost {
-            events.push(base(EventKind::Exposure, &mut self.draw));
+            let mut e = base(EventKind::Exposure, &mut self.draw);
+            e.snapshot_version = stamp.snapshot_version;
+            e.propensity = stamp.propensity;
+            events.push(e);
         }
         // Conversions go out on the first visit only: a unit converts once per metric here.
         if first {

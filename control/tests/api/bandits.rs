@@ -138,11 +138,13 @@ async fn moves(app: TestApp) {
     let v0 = snapshot_version(&app).await;
     let key = app.ingest_key().await;
 
-    // An exposure to a bandit must say which snapshot assigned it.
-    let mut bare = period("bt", v0, 0, 1, [1.0 / 3.0; 3])[0].clone();
-    bare.as_object_mut().unwrap().remove("snapshot_version");
-    let (_, r) = app.ingest(&key, json!([bare])).await;
-    assert_eq!(r["rejected"][0]["field"], "snapshot_version", "{r}");
+    // An exposure to a bandit must say which snapshot assigned it, and with which probability.
+    for field in ["snapshot_version", "propensity"] {
+        let mut bare = period("bt", v0, 0, 1, [1.0 / 3.0; 3])[0].clone();
+        bare.as_object_mut().unwrap().remove(field);
+        let (_, r) = app.ingest(&key, json!([bare])).await;
+        assert_eq!(r["rejected"][0]["field"], field, "{r}");
+    }
 
     // Burn-in: 40 units per arm are not enough.
     let (s, r) = app

@@ -10,7 +10,10 @@
 //! [`content`] resolves per-device/per-persona overrides. [`beacon`] holds the event wire types.
 //!
 //! [`decide`] (feature `stats`) holds the monitor's decisions: recommendations, anomalies and
-//! what to do about them. [`limits`] holds every limit on what Edgewise accepts.
+//! what to do about them. [`bandit`] moves traffic toward the best arm (the update needs
+//! `stats`; the edge's memory of each visitor's arm does not). [`learn`] (feature `stats`)
+//! learns priors and predictions from past tests. [`limits`] holds every limit on what
+//! Edgewise accepts.
 //!
 //! Nothing here does I/O, reads a clock or draws randomness: time comes in as an argument, so the
 //! same inputs give the same decisions natively and on `wasm32-unknown-unknown`.
@@ -28,6 +31,8 @@ pub mod content;
 pub mod decide;
 pub mod device;
 pub mod hash;
+#[cfg(feature = "stats")]
+pub mod learn;
 pub mod limits;
 pub mod metrics;
 #[cfg(feature = "stats")]

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod assign;
 mod bandit;
+mod learn;
 mod recommend;
 mod serve;
 mod simulate;
@@ -30,6 +31,11 @@ enum Command {
     /// One bandit update on per-arm aggregates: each arm's probability of being best and the
     /// traffic weights with a floor per arm, as JSON.
     Bandit(bandit::BanditArgs),
+    /// Learn from past tests' lifts: priors per metric and tag (random-effects
+    /// meta-analysis), shrunken estimates, heterogeneity overall and per segment, as JSON.
+    Learn(learn::LearnArgs),
+    /// Predict a draft test's lift and its chance of significance from past tests, as JSON.
+    Predict(learn::PredictArgs),
     /// Units per arm (and days) needed to detect a relative effect.
     Power(stats::PowerArgs),
     /// What the monitor would recommend for a test: keep running, ship, stop without a winner,
@@ -58,6 +64,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::stats(args),
         Command::Power(args) => stats::power(args),
         Command::Bandit(args) => bandit::bandit(args),
+        Command::Learn(args) => learn::learn_cmd(args),
+        Command::Predict(args) => learn::predict_cmd(args),
         Command::Recommend(args) => recommend::recommend(args),
         Command::Serve(args) => serve::serve(*args),
         Command::Token(cmd) => serve::token(cmd),

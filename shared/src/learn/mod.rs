@@ -1,0 +1,235 @@
+//! Learning across tests: what past tests' lifts say about the next one.
+//!
+//! [`meta`] pools past lifts by random-effects meta-analysis (DerSimonian–Laird,
+//! Paule–Mandel). [`learn`] turns a history of stopped tests into a prior per metric (and per
+//! tag with enough tests), every test's shrunken estimate, and the heterogeneity of lifts,
+//! overall and per segment; [`predict`] gives a draft test's predictive lift and its chances of
+//! reaching significance. `edgewise learn` and `edgewise predict` print them (docs/learning.md).
+//!
+//! Pure: a history in, priors and predictions out.
+
+pub mod meta;
+mod predict;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::InputError;
+pub use meta::{Estimator, Heterogeneity, Pooled};
+pub use predict::{predict, Draft, Prediction};
+
+/// Fewest past tests behind a prior: with fewer, the flat prior is used.
+pub const MIN_TESTS_FOR_PRIOR: usize = 5;
+/// Below this many tests Paule–Mandel estimates τ², from here on DerSimonian–Laird (which is
+/// biased low in small pools).
+pub const DL_FROM_TESTS: usize = 10;
+
+/// A lift and its standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Effect {
+    pub lift: f64,
+    pub se: f64,
+}
+
+/// One past test's result on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PastTest {
+    pub key: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub metric: String,
+    pub lift: f64,
+    pub se: f64,
+    /// Per segment (`device:mobile`, `persona:…`): the lift within it.
+    #[serde(default)]
+    pub segments: BTreeMap<String, Effect>,
+}
+
+/// The input of `edgewise learn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    pub tests: Vec<PastTest>,
+}
+
+/// A test's shrunken estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Shrunken {
+    pub key: String,
+    pub metric: String,
+    pub lift: f64,
+    pub se: f64,
+}
+
+/// One segment across the tests that report it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentPool {
+    pub pooled: Pooled,
+    /// The segment's mean lift minus the overall mean lift of the same tests, with its 95%
+    /// interval (paired by test: each test's segment lift minus its overall lift, pooled).
+    pub difference: f64,
+    pub difference_ci: [f64; 2],
+}
+
+/// The heterogeneity of one metric's lifts, overall and per segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricHeterogeneity {
+    pub overall: Heterogeneity,
+    pub segments: BTreeMap<String, SegmentPool>,
+}
+
+/// What `edgewise learn` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Learned {
+    pub priors: BTreeMap<String, Pooled>,
+    /// Per tag with at least [`MIN_TESTS_FOR_PRIOR`] tests on a metric: tag → metric → prior.
+    pub by_tag: BTreeMap<String, BTreeMap<String, Pooled>>,
+    pub shrunken: Vec<Shrunken>,
+    pub heterogeneity: BTreeMap<String, MetricHeterogeneity>,
+}
+
+fn bad(field: impl Into<String>, message: impl Into<String>) -> InputError {
+    InputError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks a history: every lift finite, every se positive and finite.
+pub fn check(history: &History) -> Result<(), InputError> {
+    let ok = |lift: f64, se: f64| lift.is_finite() && se.is_finite() && se > 0.0;
+    for (i, t) in history.tests.iter().enumerate() {
+        if !t.lift.is_finite() {
+            return Err(bad(format!("tests[{i}].lift"), "must be a finite number"));
+        }
+        if !(t.se.is_finite() && t.se > 0.0) {
+            return Err(bad(format!("tests[{i}].se"), "must be a positive number"));
+        }
+        for (name, e) in &t.segments {
+            if !ok(e.lift, e.se) {
+                return Err(bad(
+                    format!("tests[{i}].segments.{name}"),
+                    "needs a finite lift and a positive se",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The random-effects pool of `effects` with the estimator for its size; `None` below
+/// [`MIN_TESTS_FOR_PRIOR`].
+pub fn pool(effects: &[(f64, f64)]) -> Option<Pooled> {
+    if effects.len() < MIN_TESTS_FOR_PRIOR {
+        return None;
+    }
+    if effects.len() >= DL_FROM_TESTS {
+        meta::dersimonian_laird(effects)
+    } else {
+        meta::paule_mandel(effects)
+    }
+}
+
+/// Priors, shrunken estimates and heterogeneity from a checked history.
+pub fn learn(history: &History) -> Learned {
+    let mut by_metric: BTreeMap<&str, Vec<&PastTest>> = BTreeMap::new();
+    for t in &history.tests {
+        by_metric.entry(&t.metric).or_default().push(t);
+    }
+    let effects = |tests: &[&PastTest]| tests.iter().map(|t| (t.lift, t.se)).collect::<Vec<_>>();
+    let mut learned = Learned {
+        priors: BTreeMap::new(),
+        by_tag: BTreeMap::new(),
+        shrunken: Vec::new(),
+        heterogeneity: BTreeMap::new(),
+    };
+    for (metric, tests) in &by_metric {
+        let all = effects(tests);
+        let prior = pool(&all);
+        if let Some(p) = prior {
+            learned.priors.insert((*metric).to_owned(), p);
+        }
+        let mut tags: BTreeMap<&str, Vec<&PastTest>> = BTreeMap::new();
+        for t in tests {
+            for tag in &t.tags {
+                tags.entry(tag).or_default().push(t);
+            }
+        }
+        for (tag, tagged) in tags {
+            if let Some(p) = pool(&effects(&tagged)) {
+                learned
+                    .by_tag
+                    .entry(tag.to_owned())
+                    .or_default()
+                    .insert((*metric).to_owned(), p);
+            }
+        }
+        for t in tests {
+            // The test's own tag pool if it has one, else the metric's; unshrunk without either.
+            let own = t
+                .tags
+                .iter()
+                .find_map(|tag| learned.by_tag.get(tag.as_str())?.get(*metric).copied())
+                .or(prior);
+            let (lift, se) = own.map_or((t.lift, t.se), |p| meta::shrink(t.lift, t.se, &p));
+            learned.shrunken.push(Shrunken {
+                key: t.key.clone(),
+                metric: (*metric).to_owned(),
+                lift,
+                se,
+            });
+        }
+        learned
+            .heterogeneity
+            .insert((*metric).to_owned(), metric_heterogeneity(tests, &all));
+    }
+    learned
+}
+
+fn metric_heterogeneity(tests: &[&PastTest], all: &[(f64, f64)]) -> MetricHeterogeneity {
+    let mut names: Vec<&str> = tests
+        .iter()
+        .flat_map(|t| t.segments.keys().map(String::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let segments = names
+        .into_iter()
+        .filter_map(|name| {
+            let within: Vec<(&PastTest, Effect)> = tests
+                .iter()
+                .filter_map(|t| Some((*t, *t.segments.get(name)?)))
+                .collect();
+            let pooled = pool(
+                &within
+                    .iter()
+                    .map(|(_, e)| (e.lift, e.se))
+                    .collect::<Vec<_>>(),
+            )?;
+            // Paired by test: a segment's lift minus its test's overall lift. The segment is
+            // part of the whole, so their errors are correlated; treating them as independent
+            // makes the interval conservative.
+            let diffs: Vec<(f64, f64)> = within
+                .iter()
+                .map(|(t, e)| (e.lift - t.lift, (e.se * e.se + t.se * t.se).sqrt()))
+                .collect();
+            let d = pool(&diffs)?;
+            let z = crate::stats::special::norm_isf(0.025);
+            Some((
+                name.to_owned(),
+                SegmentPool {
+                    pooled,
+                    difference: d.mu,
+                    difference_ci: [d.mu - z * d.se, d.mu + z * d.se],
+                },
+            ))
+        })
+        .collect();
+    MetricHeterogeneity {
+        overall: meta::heterogeneity(all),
+        segments,
+    }
+}

@@ -59,6 +59,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tests/{key}/monitor"),
     ("GET", "/api/v1/tests/{key}/history"),
     ("GET", "/api/v1/tests/{key}/bandit"),
+    ("GET", "/api/v1/priors"),
+    ("GET", "/api/v1/insights"),
+    ("POST", "/api/v1/predict"),
     ("GET", "/api/v1/alerts"),
     ("POST", "/api/v1/alerts/{id}/ack"),
     ("GET", "/api/v1/webhooks"),
@@ -82,6 +85,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::credentials::router())
         .merge(api::monitor::router())
         .merge(api::bandits::router())
+        .merge(api::learn::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(ingest)

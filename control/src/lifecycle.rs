@@ -2,9 +2,10 @@
 //! start-up check, and the jobs that pause or stop tests by themselves) all go through
 //! [`transition`], so every move is checked, stored, published and audited the same way.
 
-use crate::db::{settings, tests, Actor, Db, Mutation};
+use crate::db::{aggregates, learned, settings, tests, Actor, Db, Mutation};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::model::{validate_test, TestRecord, Transition};
+use crate::model::{validate_test, Status, TestRecord, Transition};
+use crate::results::{self, ResultsQuery};
 
 /// Applies `t` to test `key` as `actor`: `winner` names the variant a stop serves, `reason`
 /// (for actions the control plane takes by itself) is recorded in the audit entry. Returns the
@@ -51,6 +52,18 @@ pub async fn transition(
     rec.status = next;
     rec.updated_at = m.at;
     tests::update(&mut m.tx, &rec, m.at).await?;
+    if next == Status::Stopped {
+        // What the test taught, for learning across tests: written once, from its aggregates.
+        let agg = aggregates::aggregates(&mut m.tx, &db.shard_schemas(), key).await?;
+        let weights: Vec<f64> = rec.spec.variants.iter().map(|v| v.weight).collect();
+        let query = ResultsQuery {
+            alpha: 0.05,
+            correction: None,
+        };
+        let results = results::compute(&rec.spec, &weights, &agg, &query);
+        let effects = results::learned_effects(&results, &rec.spec.tags);
+        learned::record(&mut m.tx, key, &effects, m.at).await?;
+    }
     let before = serde_json::to_value(&old)?;
     let mut after = serde_json::to_value(&rec)?;
     if let (Some(reason), Some(fields)) = (reason, after.as_object_mut()) {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use edgewise_shared::bandit::{Allocation, BanditSettings};
 use edgewise_shared::compile::{without_skipped, Warning};
 use edgewise_shared::decide::{DecisionOverrides, DecisionSettings};
-use edgewise_shared::limits::MAX_DESCRIPTION_CHARS;
+use edgewise_shared::limits::{is_key, KEY_RULE, MAX_DESCRIPTION_CHARS, MAX_TAGS};
 use edgewise_shared::snapshot::{
     HoldoutDef, LayerDef, LayerSlot, MetricDef, MetricRole, PersonaDef, Snapshot, Targeting,
     TestDef, TestStatus as WireStatus, VariantDef, SCHEMA_VERSION,
@@ -118,6 +118,10 @@ pub struct TestSpec {
     /// The monitor's decision settings for this test, over the org's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<DecisionOverrides>,
+    /// Free-form labels (`headline`, `checkout`, the template it came from): learning across
+    /// tests pools past lifts by tag (docs/learning.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// `fixed` (the default) keeps the variants' weights; `bandit` moves them toward the best
     /// arm while the test runs (docs/bandits.md).
     #[serde(default, skip_serializing_if = "Allocation::is_fixed")]
@@ -298,6 +302,16 @@ pub fn validate_test(
         if let Err(e) = settings.decision.with(o).check() {
             p.invalid
                 .push(FieldError::new(format!("decision.{}", e.field), e.message));
+        }
+    }
+    if candidate.tags.len() > MAX_TAGS {
+        p.invalid
+            .push(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    for (i, tag) in candidate.tags.iter().enumerate() {
+        if !is_key(tag) {
+            p.invalid
+                .push(FieldError::new(format!("tags[{i}]"), KEY_RULE));
         }
     }
     match (candidate.bandit_settings(), &candidate.bandit) {

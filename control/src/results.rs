@@ -348,3 +348,58 @@ fn adjust(metrics: &mut [MetricResults], method: Correction) {
         *slot = Some(p);
     }
 }
+
+/// What a test's results teach for learning across tests: per metric and non-control
+/// variant, the frequentist relative lift and its standard error overall and per device and
+/// persona segment (where the analysis could be made), with the test's tags.
+pub fn learned_effects(
+    results: &Results,
+    tags: &[String],
+) -> Vec<(String, edgewise_shared::learn::PastTest)> {
+    use edgewise_shared::learn::{Effect, PastTest};
+    let effect = |segment: &Segment, variant: &str| -> Option<Effect> {
+        let Analysis::Done(out) = &segment.analysis else {
+            return None;
+        };
+        let c = out.comparisons.iter().find(|c| c.variant == variant)?;
+        let e = c.frequentist.relative.value()?;
+        (e.estimate.is_finite() && e.std_error.is_finite() && e.std_error > 0.0).then_some(Effect {
+            lift: e.estimate,
+            se: e.std_error,
+        })
+    };
+    let mut out = Vec::new();
+    for m in &results.metrics {
+        let Analysis::Done(overall) = &m.overall.analysis else {
+            continue;
+        };
+        for c in &overall.comparisons {
+            let Some(o) = effect(&m.overall, &c.variant) else {
+                continue;
+            };
+            let segments = m
+                .by_device
+                .iter()
+                .map(|(d, s)| (format!("device:{d}"), s))
+                .chain(
+                    m.by_persona
+                        .iter()
+                        .map(|(p, s)| (format!("persona:{p}"), s)),
+                )
+                .filter_map(|(name, s)| Some((name, effect(s, &c.variant)?)))
+                .collect();
+            out.push((
+                c.variant.clone(),
+                PastTest {
+                    key: results.test.clone(),
+                    tags: tags.to_vec(),
+                    metric: m.key.clone(),
+                    lift: o.lift,
+                    se: o.se,
+                    segments,
+                },
+            ));
+        }
+    }
+    out
+}

@@ -48,6 +48,8 @@ pub const MAX_WINDOW_HOURS: f64 = 8784.0;
 pub const MAX_RETENTION_DAYS: u32 = 366;
 /// A test's `description`, in characters (control plane only; not published).
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// Tags on one test (each a key: [`is_key`]).
+pub const MAX_TAGS: usize = 20;
 /// The largest relative weight of a variant. Weights are normalised over the test, so the
 /// scale is free; the bound keeps the sum of ten weights finite.
 pub const MAX_WEIGHT: f64 = 1e300;

@@ -12,6 +12,7 @@ pub mod bandits;
 pub mod dialect;
 pub mod events;
 pub mod history;
+pub mod learned;
 pub mod monitor;
 pub mod settings;
 pub mod snapshots;

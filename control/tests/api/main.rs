@@ -10,6 +10,7 @@ mod common;
 mod credentials;
 mod hardening;
 mod ingest;
+mod learning;
 mod lifecycle;
 mod metrics;
 mod monitor;

@@ -32,7 +32,10 @@ pub struct BanditSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
     /// Units every arm needs before the weights first move.
-    #[serde(default = "default_burn_in_units", deserialize_with = "whole")]
+    #[serde(
+        default = "default_burn_in_units",
+        deserialize_with = "crate::stats::whole"
+    )]
     pub burn_in_units: i64,
     /// Hours the test must have run before the weights first move.
     #[serde(default)]
@@ -41,38 +44,11 @@ pub struct BanditSettings {
     #[serde(default = "default_floor")]
     pub floor: f64,
     /// Seconds between updates.
-    #[serde(default = "default_interval", deserialize_with = "whole")]
+    #[serde(default = "default_interval", deserialize_with = "crate::stats::whole")]
     pub update_interval_seconds: i64,
     /// Recorded with each update; the posteriors are integrated exactly, so it changes nothing.
-    #[serde(default, deserialize_with = "whole")]
+    #[serde(default, deserialize_with = "crate::stats::whole")]
     pub seed: u64,
-}
-
-/// A whole number written `7` or `7.0` (JSON does not tell them apart, nor does JSON Schema's
-/// `integer`).
-fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64> + TryFrom<u64>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Number {
-        Signed(i64),
-        Unsigned(u64),
-        Float(f64),
-    }
-    let out_of_range = || serde::de::Error::custom("expected a whole number in range");
-    match Number::deserialize(d)? {
-        Number::Signed(i) => T::try_from(i).map_err(|_| out_of_range()),
-        Number::Unsigned(u) => T::try_from(u).map_err(|_| out_of_range()),
-        Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-            T::try_from(f as i64).map_err(|_| out_of_range())
-        }
-        Number::Float(f) => Err(serde::de::Error::custom(format!(
-            "expected a whole number, got {f}"
-        ))),
-    }
 }
 
 fn default_burn_in_units() -> i64 {

@@ -22,7 +22,7 @@ pub struct Draft {
     /// Units a day entering the test, all arms together.
     pub daily_units: f64,
     /// Arms, the control included.
-    #[serde(default = "two")]
+    #[serde(default = "two", deserialize_with = "crate::stats::whole")]
     pub variants: u32,
     #[serde(default = "five_percent")]
     pub alpha: f64,

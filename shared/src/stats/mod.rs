@@ -146,3 +146,30 @@ pub struct Prior {
     pub mean: f64,
     pub stddev: f64,
 }
+
+/// A whole number written `7` or `7.0` (JSON does not tell them apart, nor does JSON Schema's
+/// `integer`).
+pub(crate) fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Signed(i64),
+        Unsigned(u64),
+        Float(f64),
+    }
+    let out_of_range = || serde::de::Error::custom("expected a whole number in range");
+    match Number::deserialize(d)? {
+        Number::Signed(i) => T::try_from(i).map_err(|_| out_of_range()),
+        Number::Unsigned(u) => T::try_from(u).map_err(|_| out_of_range()),
+        Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            T::try_from(f as i64).map_err(|_| out_of_range())
+        }
+        Number::Float(f) => Err(serde::de::Error::custom(format!(
+            "expected a whole number, got {f}"
+        ))),
+    }
+}

@@ -60,7 +60,8 @@ pub async fn transition(
             alpha: 0.05,
             correction: None,
         };
-        let results = results::compute(&rec.spec, &weights, &agg, &query);
+        // With the flat prior: what this test alone says.
+        let results = results::compute(&rec.spec, &weights, &agg, &query, &Default::default());
         let effects = results::learned_effects(&results, &rec.spec.tags);
         learned::record(&mut m.tx, key, &effects, m.at).await?;
     }

@@ -12,7 +12,7 @@ use edgewise_shared::metrics::CellChange;
 use edgewise_shared::segments::{self, Impact};
 use edgewise_shared::snapshot::{MetricKind, VariantDef};
 use edgewise_shared::stats::{
-    analyze, correction, AnalysisInput, AnalysisOutput, Correction, MetricType, Outcome,
+    analyze, correction, AnalysisInput, AnalysisOutput, Correction, MetricType, Outcome, Prior,
     VariantInput,
 };
 use serde::{Deserialize, Serialize};
@@ -72,10 +72,36 @@ pub struct MetricResults {
     pub key: String,
     pub kind: MetricKind,
     pub role: edgewise_shared::snapshot::MetricRole,
+    /// With the learned prior switched on (`learned_prior`): the prior the Bayesian analyses
+    /// used, and how many past tests it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorUsed>,
     pub overall: Segment,
     pub by_device: BTreeMap<String, Segment>,
     pub by_persona: BTreeMap<String, Segment>,
 }
+
+/// The prior of a metric's Bayesian analyses: learned from past tests (`tag:<tag>` or
+/// `metric`, a normal prior on the relative lift) or `flat` (too few past tests).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PriorUsed {
+    pub source: String,
+    pub n_tests: usize,
+    pub mean: Option<f64>,
+    pub stddev: Option<f64>,
+}
+
+impl PriorUsed {
+    fn prior(&self) -> Option<Prior> {
+        Some(Prior {
+            mean: self.mean?,
+            stddev: self.stddev?,
+        })
+    }
+}
+
+/// Per metric key, the prior to use; a metric not in it gets the flat prior, unreported.
+pub type Priors = BTreeMap<String, PriorUsed>;
 
 /// One segment's aggregates and analysis.
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +154,7 @@ pub fn compute(
     weights: &[f64],
     agg: &Aggregates,
     query: &ResultsQuery,
+    priors: &Priors,
 ) -> Results {
     let units = exposed(&spec.variants, &agg.exposures, Filter::All);
     let srm_p = edgewise_shared::stats::srm::srm_p_value(
@@ -140,12 +167,27 @@ pub fn compute(
         .metrics
         .iter()
         .map(|m| {
-            let segment =
-                |f: Filter<'_>| segment(spec, agg, &m.key, m.kind, f, query.alpha, weights);
+            let used = priors.get(&m.key);
+            let prior = used.and_then(PriorUsed::prior);
+            let segment = |f: Filter<'_>| {
+                let variants = variant_inputs(spec, agg, &m.key, m.kind, f);
+                let input = AnalysisInput {
+                    prior,
+                    ..analysis_input(m.kind, query.alpha, weights, variants.clone())
+                };
+                let analysis = match analyze(&input) {
+                    Ok(out) => Analysis::Done(out),
+                    Err(e) => Analysis::Refused {
+                        error: e.to_string(),
+                    },
+                };
+                Segment { variants, analysis }
+            };
             MetricResults {
                 key: m.key.clone(),
                 kind: m.kind,
                 role: m.role,
+                prior: used.cloned(),
                 overall: segment(Filter::All),
                 by_device: devices
                     .iter()
@@ -304,26 +346,6 @@ pub fn analysis_input(
         correction: None,
         variants,
     }
-}
-
-fn segment(
-    spec: &TestSpec,
-    agg: &Aggregates,
-    metric: &str,
-    kind: MetricKind,
-    f: Filter<'_>,
-    alpha: f64,
-    weights: &[f64],
-) -> Segment {
-    let variants = variant_inputs(spec, agg, metric, kind, f);
-    let input = analysis_input(kind, alpha, weights, variants.clone());
-    let analysis = match analyze(&input) {
-        Ok(out) => Analysis::Done(out),
-        Err(e) => Analysis::Refused {
-            error: e.to_string(),
-        },
-    };
-    Segment { variants, analysis }
 }
 
 /// Adjusts every overall fixed-horizon relative p-value across variants × metrics.

@@ -5,16 +5,16 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgewise_shared::learn::{learn, predict, Draft, Prediction, MIN_TESTS_FOR_PRIOR};
+use edgewise_shared::learn::{learn, predict, prior_for, Draft, Prediction, MIN_TESTS_FOR_PRIOR};
 use edgewise_shared::snapshot::{MetricKind, MetricRole};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{Caller, Viewer};
-use crate::db::{aggregates, learned, now_ms, tests};
+use crate::db::{aggregates, learned, now_ms, settings, tests};
 use crate::error::{AppError, AppResult};
 use crate::extract::JsonBody as Body;
-use crate::results::{exposed, Filter};
+use crate::results::{exposed, Filter, PriorUsed, Priors};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -45,6 +45,46 @@ async fn insights(State(state): State<AppState>, _: Caller<Viewer>) -> AppResult
         "tests": history.tests.len(),
         "min_tests": MIN_TESTS_FOR_PRIOR,
     })))
+}
+
+/// The priors of `spec`'s metrics when its decision settings (over the org's) switch the
+/// learned prior on: each metric's tag or metric pool, or the flat prior; empty when off.
+pub async fn priors_for(
+    conn: &mut sqlx::AnyConnection,
+    spec: &crate::model::TestSpec,
+) -> AppResult<Priors> {
+    let org = settings::load(conn).await?.decision;
+    let on = spec
+        .decision
+        .as_ref()
+        .map_or(org.learned_prior, |o| org.with(o).learned_prior);
+    if !on {
+        return Ok(Priors::new());
+    }
+    let history = learned::history(conn).await?;
+    let l = learn(&history);
+    Ok(spec
+        .metrics
+        .iter()
+        .map(|m| {
+            let used = match prior_for(&l, &m.key, &spec.tags) {
+                Some((source, p)) => PriorUsed {
+                    source,
+                    n_tests: p.n_tests,
+                    mean: Some(p.mu),
+                    // A new test's lift varies by τ around μ, and μ is known to its se.
+                    stddev: Some((p.tau2 + p.se * p.se).sqrt()),
+                },
+                None => PriorUsed {
+                    source: "flat".into(),
+                    n_tests: history.tests.iter().filter(|t| t.metric == m.key).count(),
+                    mean: None,
+                    stddev: None,
+                },
+            };
+            (m.key.clone(), used)
+        })
+        .collect())
 }
 
 /// A running test and the day to predict for.

@@ -221,14 +221,15 @@ async fn results(
     if !(q.alpha > 0.0 && q.alpha < 0.5) {
         return Err(AppError::invalid("alpha", "must be in (0, 0.5)"));
     }
-    let (test, agg) = {
+    let (test, agg, priors) = {
         let mut conn = state.db.reader.acquire().await?;
         let test = tests::get_or_404(&mut conn, &key).await?;
         let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
-        (test, agg)
+        let priors = crate::api::learn::priors_for(&mut conn, &test.spec).await?;
+        (test, agg, priors)
     };
     let weights = crate::jobs::bandit::expected_weights(&state.db, &test).await?;
     Ok(Json(crate::results::compute(
-        &test.spec, &weights, &agg, &q,
+        &test.spec, &weights, &agg, &q, &priors,
     )))
 }

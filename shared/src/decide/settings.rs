@@ -58,6 +58,10 @@ pub struct DecisionSettings {
     pub on_traffic_drop: Response,
     #[serde(default = "defaults::alert")]
     pub on_broken_tracking: Response,
+    /// Bayesian results use the prior learned from past tests (docs/learning.md) instead of
+    /// the flat one, where enough past tests make one.
+    #[serde(default)]
+    pub learned_prior: bool,
 }
 
 /// Counts written `100` or `100.0` (JSON does not tell them apart, nor does JSON Schema's
@@ -138,6 +142,7 @@ impl Default for DecisionSettings {
             on_guardrail: Response::Pause,
             on_traffic_drop: Response::Alert,
             on_broken_tracking: Response::Alert,
+            learned_prior: false,
         }
     }
 }
@@ -214,7 +219,8 @@ impl DecisionSettings {
             on_srm,
             on_guardrail,
             on_traffic_drop,
-            on_broken_tracking
+            on_broken_tracking,
+            learned_prior
         );
         s.guardrails.extend(o.guardrails.clone());
         s
@@ -257,6 +263,8 @@ pub struct DecisionOverrides {
     pub on_traffic_drop: Option<Response>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_broken_tracking: Option<Response>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_prior: Option<bool>,
 }
 
 #[cfg(test)]

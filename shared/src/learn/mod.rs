@@ -133,6 +133,18 @@ pub fn pool(effects: &[(f64, f64)]) -> Option<Pooled> {
     }
 }
 
+/// The prior for a new test on `metric` with `tags`: its first tag's pool on the metric, else
+/// the metric's pool, with where it came from (`tag:<tag>` or `metric`); `None` means the flat
+/// prior (fewer than [`MIN_TESTS_FOR_PRIOR`] tests).
+pub fn prior_for(learned: &Learned, metric: &str, tags: &[String]) -> Option<(String, Pooled)> {
+    tags.iter()
+        .find_map(|tag| {
+            let p = learned.by_tag.get(tag)?.get(metric)?;
+            Some((format!("tag:{tag}"), *p))
+        })
+        .or_else(|| Some(("metric".to_owned(), *learned.priors.get(metric)?)))
+}
+
 /// Priors, shrunken estimates and heterogeneity from a checked history.
 pub fn learn(history: &History) -> Learned {
     let mut by_metric: BTreeMap<&str, Vec<&PastTest>> = BTreeMap::new();

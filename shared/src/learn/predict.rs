@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::meta::Predictive;
-use super::{Learned, PastTest};
+use super::{prior_for, Learned, PastTest};
 use crate::stats::special::{norm_cdf, norm_isf};
 use crate::stats::InputError;
 
@@ -105,20 +105,16 @@ impl Draft {
 /// flat prior (no prediction, said so).
 pub fn predict(draft: &Draft, tests: &[PastTest], learned: &Learned) -> Prediction {
     let on_metric = |t: &&PastTest| t.metric == draft.metric;
-    let by_tag = draft.tags.iter().find_map(|tag| {
-        let p = learned.by_tag.get(tag)?.get(&draft.metric)?;
-        Some((format!("tag:{tag}"), Some(tag), *p))
-    });
-    let chosen = by_tag.or_else(|| {
-        let p = learned.priors.get(&draft.metric)?;
-        Some(("metric".to_owned(), None, *p))
+    let chosen = prior_for(learned, &draft.metric, &draft.tags).map(|(source, prior)| {
+        let tag = source.strip_prefix("tag:").map(str::to_owned);
+        (source, tag, prior)
     });
     let n_metric = tests.iter().filter(on_metric).count();
-    let effects = |tag: Option<&String>| {
+    let effects = |tag: Option<String>| {
         tests
             .iter()
             .filter(on_metric)
-            .filter(|t| tag.is_none_or(|tag| t.tags.contains(tag)))
+            .filter(|t| tag.as_ref().is_none_or(|tag| t.tags.contains(tag)))
             .map(|t| (t.lift, t.se))
             .collect::<Vec<_>>()
     };

@@ -508,3 +508,87 @@ fn a_bandit_moves_traffic_to_the_winner_through_the_whole_system() {
     });
     assert!(served.is_some(), "the edge never got the last weights");
 }
+
+/// Creates and starts `spec` on a running system and waits until the edge assigns it.
+fn start_another(control: &ControlPlane, worker: &Worker, spec: &Value) {
+    let key = spec["key"].as_str().unwrap();
+    let created = control.api("POST", "/api/v1/tests", Some(spec));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let started = control.api("POST", &format!("/api/v1/tests/{key}/start"), None);
+    assert_eq!(started.status, 200, "{}", started.body);
+    ControlPlane::wait_until(Duration::from_secs(30), || {
+        decision_of(&edge_assign(worker, "probe"), key).is_some_and(|d| d["reason"] == "assigned")
+    })
+    .unwrap_or_else(|| panic!("the edge never served {key}"));
+}
+
+#[test]
+fn twenty_stopped_tests_teach_the_next_one_its_prior_and_where_lifts_differ() {
+    let spec = |key: &str, learned: bool| {
+        let mut s = json!({
+            "key": key,
+            "tags": ["cta"],
+            "variants": [
+                {"key": "control", "weight": 1, "content": {"cta": "Buy"}},
+                {"key": "b", "weight": 1, "content": {"cta": "Buy now"}}
+            ],
+            "metrics": [{"key": "buy", "kind": "binomial", "role": "primary"}]
+        });
+        if learned {
+            s["decision"] = json!({"learned_prior": true});
+        }
+        s
+    };
+    // Every past test: the variant lifts desktop 10% → 12% and mobile 10% → 20%.
+    let scenario = |key: &str, seed: u64| {
+        json!({
+            "seed": seed, "test": key, "days": 1, "visits_per_day": 1200,
+            "returning_share": 0.0,
+            "devices": {"mobile": 1, "desktop": 1}, "personas": {"none": 1},
+            "metrics": [{"key": "buy", "variants": {
+                "control": {"rate": 0.10},
+                "b": {"rate": 0.12, "by_device": {"mobile": 0.20}}
+            }}],
+            "faults": {}
+        })
+    };
+    let (control, worker, _) = system_with(&spec("past-0", false));
+    for i in 0..20 {
+        let key = format!("past-{i}");
+        if i > 0 {
+            start_another(&control, &worker, &spec(&key, false));
+        }
+        simulate(&control, &worker, &scenario(&key, 500 + i), false);
+        let stopped = control.api(
+            "POST",
+            &format!("/api/v1/tests/{key}/stop"),
+            Some(&json!({"winner": "b"})),
+        );
+        assert_eq!(stopped.status, 200, "{}", stopped.body);
+    }
+    let priors = control.api("GET", "/api/v1/priors", None).json();
+    assert_eq!(priors["priors"]["buy"]["n_tests"], 20, "{priors}");
+    assert_eq!(priors["by_tag"]["cta"]["buy"]["n_tests"], 20, "{priors}");
+
+    // The next test, with the learned prior on: its Bayesian results say so.
+    start_another(&control, &worker, &spec("next", true));
+    simulate(&control, &worker, &scenario("next", 900), false);
+    let results = control
+        .api("GET", "/api/v1/tests/next/results", None)
+        .json();
+    let prior = &results["metrics"][0]["prior"];
+    assert_eq!(prior["source"], "tag:cta", "{results}");
+    assert_eq!(prior["n_tests"], 20, "{results}");
+    println!("prior of the next test: {prior}");
+
+    // The insight names the segment made to respond differently.
+    let insights = control.api("GET", "/api/v1/insights", None).json();
+    let statements = insights["statements"].as_array().unwrap();
+    println!("insights: {statements:?}");
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["segment"] == "device:mobile" && s["difference"].as_f64().unwrap() > 0.0),
+        "{insights}"
+    );
+}

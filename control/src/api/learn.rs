@@ -5,7 +5,9 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgewise_shared::learn::{learn, predict, prior_for, Draft, Prediction, MIN_TESTS_FOR_PRIOR};
+use edgewise_shared::learn::{
+    learn, predict, prior_for, statements, Draft, Prediction, MIN_TESTS_FOR_PRIOR,
+};
 use edgewise_shared::snapshot::{MetricKind, MetricRole};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,8 +42,10 @@ async fn priors(State(state): State<AppState>, _: Caller<Viewer>) -> AppResult<J
 async fn insights(State(state): State<AppState>, _: Caller<Viewer>) -> AppResult<Json<Value>> {
     let mut conn = state.db.reader.acquire().await?;
     let history = learned::history(&mut conn).await?;
+    let l = learn(&history);
     Ok(Json(json!({
-        "heterogeneity": learn(&history).heterogeneity,
+        "statements": statements(&l),
+        "heterogeneity": l.heterogeneity,
         "tests": history.tests.len(),
         "min_tests": MIN_TESTS_FOR_PRIOR,
     })))

@@ -115,6 +115,23 @@ async fn teach(app: TestApp) {
     let mobile = &i["heterogeneity"]["buy"]["segments"]["device:mobile"];
     let ci = mobile["difference_ci"].as_array().unwrap();
     assert!(ci[0].as_f64().unwrap() > 0.0, "{i}");
+    // Both say so in words, with their numbers: mobile more, desktop less.
+    let said: Vec<(&str, &str)> = i["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["segment"].as_str().unwrap(), s["text"].as_str().unwrap()))
+        .collect();
+    assert!(
+        said.iter()
+            .any(|(s, t)| *s == "device:mobile" && t.contains("responds more")),
+        "{i}"
+    );
+    assert!(
+        said.iter()
+            .any(|(s, t)| *s == "device:desktop" && t.contains("responds less")),
+        "{i}"
+    );
     let desktop = &i["heterogeneity"]["buy"]["segments"]["device:desktop"];
     assert!(desktop["difference_ci"][1].as_f64().unwrap() < 0.0, "{i}");
 

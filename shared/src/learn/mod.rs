@@ -74,11 +74,13 @@ pub struct SegmentPool {
     pub difference_ci: [f64; 2],
 }
 
-/// The heterogeneity of one metric's lifts, overall and per segment.
+/// The heterogeneity of one metric's lifts, overall and per segment, and per segment within
+/// each tag's tests ("what works where").
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricHeterogeneity {
     pub overall: Heterogeneity,
     pub segments: BTreeMap<String, SegmentPool>,
+    pub by_tag: BTreeMap<String, BTreeMap<String, SegmentPool>>,
 }
 
 /// What `edgewise learn` prints.
@@ -201,14 +203,87 @@ pub fn learn(history: &History) -> Learned {
     learned
 }
 
+/// A finding about where lifts differ, with its uncertainty and the tests behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub metric: String,
+    /// The statement is about this tag's tests; about all tests when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub segment: String,
+    /// The segment's mean lift minus the whole's, and its 95% interval (which excludes 0).
+    pub difference: f64,
+    pub ci: [f64; 2],
+    pub n_tests: usize,
+    pub text: String,
+}
+
+/// The segments whose lifts differ from their tests' overall lifts beyond chance (a 95%
+/// interval of the difference that excludes 0), largest difference first.
+pub fn statements(learned: &Learned) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for (metric, h) in &learned.heterogeneity {
+        let scopes = std::iter::once((None, &h.segments))
+            .chain(h.by_tag.iter().map(|(tag, pools)| (Some(tag), pools)));
+        for (tag, pools) in scopes {
+            for (segment, p) in pools {
+                let [lo, hi] = p.difference_ci;
+                if lo <= 0.0 && hi >= 0.0 {
+                    continue;
+                }
+                let scope = tag.map_or(String::new(), |t| format!("on `{t}` tests, "));
+                out.push(Statement {
+                    metric: metric.clone(),
+                    tag: tag.cloned(),
+                    segment: segment.clone(),
+                    difference: p.difference,
+                    ci: p.difference_ci,
+                    n_tests: p.pooled.n_tests,
+                    text: format!(
+                        "{scope}{segment} responds {} than the whole on {metric}: {:+.1} points \
+                         of relative lift (95% CI {:+.1} to {:+.1}), over {} tests",
+                        if lo > 0.0 { "more" } else { "less" },
+                        p.difference * 100.0,
+                        lo * 100.0,
+                        hi * 100.0,
+                        p.pooled.n_tests
+                    ),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| b.difference.abs().total_cmp(&a.difference.abs()));
+    out
+}
+
 fn metric_heterogeneity(tests: &[&PastTest], all: &[(f64, f64)]) -> MetricHeterogeneity {
+    let mut tags: BTreeMap<&str, Vec<&PastTest>> = BTreeMap::new();
+    for t in tests {
+        for tag in &t.tags {
+            tags.entry(tag).or_default().push(t);
+        }
+    }
+    MetricHeterogeneity {
+        overall: meta::heterogeneity(all),
+        segments: segment_pools(tests),
+        by_tag: tags
+            .into_iter()
+            .map(|(tag, tagged)| (tag.to_owned(), segment_pools(&tagged)))
+            .filter(|(_, pools)| !pools.is_empty())
+            .collect(),
+    }
+}
+
+/// Each segment reported by enough of `tests`: its pooled lift and its difference from the
+/// same tests' overall lifts.
+fn segment_pools(tests: &[&PastTest]) -> BTreeMap<String, SegmentPool> {
     let mut names: Vec<&str> = tests
         .iter()
         .flat_map(|t| t.segments.keys().map(String::as_str))
         .collect();
     names.sort_unstable();
     names.dedup();
-    let segments = names
+    names
         .into_iter()
         .filter_map(|name| {
             let within: Vec<(&PastTest, Effect)> = tests
@@ -239,9 +314,5 @@ fn metric_heterogeneity(tests: &[&PastTest], all: &[(f64, f64)]) -> MetricHetero
                 },
             ))
         })
-        .collect();
-    MetricHeterogeneity {
-        overall: meta::heterogeneity(all),
-        segments,
-    }
+        .collect()
 }

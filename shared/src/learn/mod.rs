@@ -68,6 +68,8 @@ pub struct Shrunken {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SegmentPool {
     pub pooled: Pooled,
+    /// Cochran's Q and I² of the segment's lifts across the tests.
+    pub heterogeneity: Heterogeneity,
     /// The segment's mean lift minus the overall mean lift of the same tests, with its 95%
     /// interval (paired by test: each test's segment lift minus its overall lift, pooled).
     pub difference: f64,
@@ -290,12 +292,8 @@ fn segment_pools(tests: &[&PastTest]) -> BTreeMap<String, SegmentPool> {
                 .iter()
                 .filter_map(|t| Some((*t, *t.segments.get(name)?)))
                 .collect();
-            let pooled = pool(
-                &within
-                    .iter()
-                    .map(|(_, e)| (e.lift, e.se))
-                    .collect::<Vec<_>>(),
-            )?;
+            let lifts: Vec<(f64, f64)> = within.iter().map(|(_, e)| (e.lift, e.se)).collect();
+            let pooled = pool(&lifts)?;
             // Paired by test: a segment's lift minus its test's overall lift. The segment is
             // part of the whole, so their errors are correlated; treating them as independent
             // makes the interval conservative.
@@ -309,6 +307,7 @@ fn segment_pools(tests: &[&PastTest]) -> BTreeMap<String, SegmentPool> {
                 name.to_owned(),
                 SegmentPool {
                     pooled,
+                    heterogeneity: meta::heterogeneity(&lifts),
                     difference: d.mu,
                     difference_ci: [d.mu - z * d.se, d.mu + z * d.se],
                 },

@@ -428,6 +428,15 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
         Some("hash_id cannot change once a test has started")
     } else if old.allocation != new.allocation {
         Some("allocation cannot change once a test has started")
+    } else if old.allocation == Allocation::Bandit
+        && old
+            .variants
+            .iter()
+            .zip(&new.variants)
+            .any(|(a, b)| a.weight != b.weight)
+    {
+        // Each change of a bandit's weights is a period the bandit records; an edit would not be.
+        Some("a running bandit's weights are set by the bandit, not edited")
     } else if metrics(old) != metrics(new) {
         Some(
             "metrics cannot be added, removed or change what they count once a test has \

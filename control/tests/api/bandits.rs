@@ -185,6 +185,19 @@ async fn moves(app: TestApp) {
         (Some("test.bandit_update"), Some("monitor"))
     );
 
+    // Its weights are the bandit's: an edit of them is refused, other edits are not.
+    let mut edit = app.get("/api/v1/tests/bt").await.1;
+    for f in ["status", "winner", "created_at", "updated_at", "started_at"] {
+        edit.as_object_mut().unwrap().remove(f);
+    }
+    edit["description"] = json!("moves traffic to the best call to action");
+    let (s, b) = app.put("/api/v1/tests/bt", edit.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    edit["variants"][0]["weight"] = json!(0.5);
+    let (s, b) = app.put("/api/v1/tests/bt", edit).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(b.to_string().contains("set by the bandit"), "{b}");
+
     // Nothing new: no new period.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, tick) = app.post("/api/v1/monitor/run", json!(null)).await;

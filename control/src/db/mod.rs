@@ -157,6 +157,9 @@ pub struct Actor(pub String);
 /// The actor of what the control plane does by itself (start-up checks, skipped items).
 pub const SYSTEM: &str = "system";
 
+/// The actor of what the job runner decides (the monitor's actions, bandit updates).
+pub const MONITOR: &str = "monitor";
+
 /// An admin change in progress: one transaction that ends with an audit entry and, when the
 /// change affects assignment, a new snapshot version.
 #[derive(Debug)]

@@ -9,9 +9,8 @@ use edgewise_shared::bandit::{update, BanditSettings};
 use edgewise_shared::stats::MetricType;
 use serde_json::json;
 
-use super::monitor::MONITOR;
 use crate::db::bandits::{self, PeriodRow, StratumRow};
-use crate::db::{tests, Actor, Db, Mutation};
+use crate::db::{tests, Actor, Db, Mutation, MONITOR};
 use crate::error::AppResult;
 use crate::model::{Status, TestRecord};
 

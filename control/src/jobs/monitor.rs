@@ -10,13 +10,10 @@ use edgewise_shared::decide::{plan, Action, Memory};
 use serde::Serialize;
 
 use super::evaluate::{evaluate, Evaluation};
-use crate::db::{aggregates, history, monitor, settings, tests, webhooks, Actor, Db};
+use crate::db::{aggregates, history, monitor, settings, tests, webhooks, Actor, Db, MONITOR};
 use crate::error::AppError;
 use crate::lifecycle;
 use crate::model::{Status, Transition};
-
-/// The actor of everything the monitor does by itself.
-pub const MONITOR: &str = "monitor";
 
 /// Closed buckets the drift checks look back over (a day of hourly buckets and two more).
 const LOOKBACK_BUCKETS: i64 = 26;

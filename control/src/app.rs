@@ -23,6 +23,7 @@ use crate::state::AppState;
 /// Every route, as `(method, path)`; the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/v1/snapshot"),
     ("POST", "/v1/events"),
     ("GET", "/api/v1/openapi.json"),
@@ -75,7 +76,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/events", post(ingest::post_events))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(api::health::router())
         .route("/v1/snapshot", get(api::snapshots::serve_latest))
         .route("/api/v1/openapi.json", get(api::openapi::document))
         .merge(api::tests::router())

@@ -68,6 +68,11 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Whether every file's writer thread is still taking batches.
+    pub fn running(&self) -> bool {
+        self.shards.iter().all(|s| !s.is_closed())
+    }
+
     /// Opens a connection per file and starts its writer thread and its checkpointer, which
     /// lets the WAL start over once it holds `restart_bytes` (`--sqlite-wal-restart-mib`).
     ///

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alerts;
 pub mod bandits;
 pub mod credentials;
+pub mod health;
 pub mod learn;
 pub mod monitor;
 pub mod openapi;

@@ -191,6 +191,27 @@ async fn open_migrated(path: &str) -> anyhow::Result<AnyConnection> {
     Ok(conn)
 }
 
+/// The newest migration this build carries for `dialect`, and the newest applied on `conn`'s
+/// database (main file on SQLite): equal once start-up has migrated.
+pub async fn migration_versions(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+) -> anyhow::Result<(i64, Option<i64>)> {
+    let expected = match dialect {
+        Dialect::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        Dialect::Postgres => sqlx::migrate!("../migrations/postgres"),
+    }
+    .iter()
+    .map(|m| m.version)
+    .max()
+    .unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((expected, applied))
+}
+
 /// PostgreSQL's migrations (SQLite's run file by file in [`prepare_sqlite`]).
 pub async fn migrate_postgres(pool: &AnyPool) -> anyhow::Result<()> {
     sqlx::migrate!("../migrations/postgres").run(pool).await?;

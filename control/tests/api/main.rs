@@ -9,6 +9,7 @@ mod binary;
 mod common;
 mod credentials;
 mod hardening;
+mod health;
 mod ingest;
 mod learning;
 mod lifecycle;

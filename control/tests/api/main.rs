@@ -21,3 +21,4 @@ mod results;
 mod roles;
 mod shards;
 mod snapshots;
+mod webhooks;

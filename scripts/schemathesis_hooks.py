@@ -9,13 +9,15 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - variant keys, and metric keys, are unique within a test; layer keys and persona keys are
   unique in their lists;
 - a ratio metric's numerator and denominator name two different non-ratio metrics of the test
-  (a ratio without two to name becomes a count), and a retention's to_day is after from_day;
+  (a ratio without two to name becomes a count) without a percentile cap, and a retention's
+  to_day is after from_day;
 - `start_at` is earlier than `end_at`;
 - a layer slot's range has start < end;
 - a `regex` condition's value compiles (regex-lite: no look-around or back-references);
 - a webhook's URL has a host the URL parser accepts (and a port below 65536);
 - bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
-  of the test that is not a ratio, and floor × arms is at most 1.
+  of the test that is not a ratio, a quantile or percentile-capped, and floor × arms is at
+  most 1.
 
 It touches valid (positive) cases only: a negative one is refused for the violation it was
 made with, whatever else it holds.
@@ -42,6 +44,11 @@ def _unique_keys(items):
         seen.add(key)
 
 
+def _percentile(m):
+    cap = m.get("cap")
+    return isinstance(cap, dict) and cap.get("type") == "percentile"
+
+
 def _metrics(metrics):
     if not isinstance(metrics, list):
         return
@@ -52,6 +59,9 @@ def _metrics(metrics):
         if m.get("kind") == "ratio":
             if len(parts) >= 2:
                 m["numerator"], m["denominator"] = parts[0], parts[1]
+                for part in metrics:
+                    if isinstance(part, dict) and part.get("key") in parts[:2] and _percentile(part):
+                        part.pop("cap")
             else:
                 m["kind"] = "count"
                 m.pop("numerator", None)
@@ -89,7 +99,10 @@ def _bandit(body):
         body.pop("bandit", None)
         return
     metrics = [m for m in body.get("metrics") or [] if isinstance(m, dict)]
-    rates = [m for m in metrics if m.get("kind") != "ratio" and isinstance(m.get("key"), str)]
+    rates = [
+        m for m in metrics
+        if m.get("kind") not in ("ratio", "quantile") and not _percentile(m) and isinstance(m.get("key"), str)
+    ]
     primary = [m for m in metrics if m.get("role") == "primary"]
     if not isinstance(bandit, dict):
         bandit = {}

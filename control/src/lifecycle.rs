@@ -54,7 +54,10 @@ pub async fn transition(
     tests::update(&mut m.tx, &rec, m.at).await?;
     if next == Status::Stopped {
         // What the test taught, for learning across tests: written once, from its aggregates.
-        let agg = aggregates::aggregates(&mut m.tx, &db.shard_schemas(), key).await?;
+        let schemas = db.shard_schemas();
+        let mut agg = aggregates::aggregates(&mut m.tx, &schemas, key).await?;
+        agg.unit_events =
+            crate::db::unit_events::load(&mut m.tx, &schemas, key, &rec.spec.metrics).await?;
         let weights: Vec<f64> = rec.spec.variants.iter().map(|v| v.weight).collect();
         let query = ResultsQuery {
             alpha: 0.05,

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgewise_shared::beacon::EventKind;
+use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -395,6 +396,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let mut agg_met: BTreeMap<MetricCell, CellChange> = BTreeMap::new();
     let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
+    let mut agg_sketch: BTreeMap<(MetricCell, i32), Bucket> = BTreeMap::new();
     for (batch, e) in order {
         let exposure = e.kind == EventKind::Exposure;
         let new = insert.execute(params![
@@ -486,6 +488,12 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                 })?;
                 (after.plus(-1, -dv), after)
             };
+            for (b, change) in r.rule.sketch_moves(before, after) {
+                agg_sketch
+                    .entry(((cell.clone(), r.key.clone()), b))
+                    .or_default()
+                    .add(change);
+            }
             if let Some(change) = CellChange::metric(&r.rule, before, after) {
                 agg_met
                     .entry((cell.clone(), r.key.clone()))
@@ -562,6 +570,16 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
             c.den_sum_sq,
             c.sum_product
         ])?;
+    }
+    let mut add_sketch = conn.prepare_cached(
+        "INSERT INTO agg_sketch (test, variant, device, persona, metric, bucket, units, sum, \
+         sum_sq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (test, metric, variant, device, persona, bucket) DO UPDATE SET \
+         units = units + excluded.units, sum = sum + excluded.sum, \
+         sum_sq = sum_sq + excluded.sum_sq",
+    )?;
+    for ((((t, v, d, p), m), k), b) in agg_sketch.iter().filter(|(_, b)| b.units != 0) {
+        add_sketch.execute(params![t, v, d, p, m, k, b.units, b.sum, b.sum_sq])?;
     }
     Ok(applied)
 }

@@ -73,10 +73,6 @@ pub struct TestDef {
     pub sticky: bool,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 fn full_coverage() -> f64 {
     1.0
 }
@@ -232,15 +228,23 @@ pub struct MetricDef {
     /// Value and count metrics: each unit's value is capped (winsorised) at this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<Cap>,
+    /// Quantile metrics: which quantile of which values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<QuantileDef>,
 }
 
-/// How a unit's value is capped: `{"type": "absolute", "value": 100}`.
+/// How a unit's value is capped: `{"type": "absolute", "value": 100}`, or at a percentile of
+/// the test's pooled per-unit values at analysis time: `{"type": "percentile", "value": 0.99,
+/// "ignore_zeros": true}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cap {
     #[serde(rename = "type")]
     pub kind: CapKind,
     pub value: f64,
+    /// Percentile caps: the percentile of the units with a nonzero value only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_zeros: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +252,33 @@ pub struct Cap {
 pub enum CapKind {
     /// At a fixed value.
     Absolute,
+    /// At a percentile (`value` in (0, 1)) of the test's per-unit values.
+    Percentile,
+}
+
+/// A quantile metric: level `nu` in (0, 1) of each unit's summed value (`unit`) or of the
+/// individual events' values (`event`, clustered by unit), zeros left out with
+/// `ignore_zeros`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantileDef {
+    pub nu: f64,
+    #[serde(default)]
+    pub level: QuantileLevel,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_zeros: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantileLevel {
+    #[default]
+    Unit,
+    Event,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn secondary() -> MetricRole {
@@ -276,6 +307,8 @@ pub enum MetricKind {
     Ratio,
     /// Did the unit come back: an event between two days after its first exposure.
     Retention,
+    /// A quantile (p50, p90, p99) of per-unit or per-event values.
+    Quantile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

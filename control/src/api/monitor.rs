@@ -15,7 +15,7 @@ use crate::db::{history, monitor, tests};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Path, Query};
 use crate::jobs::monitor::TickReport;
-use crate::results::{analysis_input, exposed, variant_inputs, Filter};
+use crate::results::{analysis_input, exposed, percentile_cap, variant_inputs, Filter};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -193,7 +193,7 @@ async fn series(
                 comparisons: Vec::new(),
             };
         };
-        let variants = variant_inputs(spec, agg, &metric.key, metric.kind, f);
+        let variants = variant_inputs(spec, agg, metric, percentile_cap(spec, agg, metric), f);
         let comparisons = match analyze(&analysis_input(
             metric.kind,
             0.05,

@@ -224,7 +224,10 @@ async fn results(
     let (test, agg, priors) = {
         let mut conn = state.db.reader.acquire().await?;
         let test = tests::get_or_404(&mut conn, &key).await?;
-        let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
+        let schemas = state.db.shard_schemas();
+        let mut agg = aggregates::aggregates(&mut conn, &schemas, &key).await?;
+        agg.unit_events =
+            crate::db::unit_events::load(&mut conn, &schemas, &key, &test.spec.metrics).await?;
         let priors = crate::api::learn::priors_for(&mut conn, &test.spec).await?;
         (test, agg, priors)
     };

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, Totals};
 use edgewise_shared::snapshot::MetricDef;
 use serde::Serialize;
@@ -18,6 +19,9 @@ pub(crate) type Cell = (String, String, String, String);
 /// A bandit's per-stratum cell: test, stratum (the snapshot version that assigned the unit),
 /// variant, metric (`""` counts exposed units).
 pub(crate) type StratumCell = (String, i64, String, String);
+
+/// A sketch bucket's key: cell, metric, bucket.
+pub(crate) type SketchKey = (Cell, String, i32);
 
 /// The stratum stored for a unit outside any bandit.
 pub(crate) const NO_STRATUM: i64 = -1;
@@ -101,6 +105,41 @@ pub(crate) async fn add(
     Ok(())
 }
 
+/// Adds changes to the quantile sketches' buckets ([`edgewise_shared::metrics::sketch`]).
+pub(crate) async fn add_sketch(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    schema: &str,
+    sketch: &BTreeMap<SketchKey, Bucket>,
+) -> AppResult<()> {
+    let rows: Vec<_> = sketch.iter().filter(|(_, b)| b.units != 0).collect();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO {schema}agg_sketch (test, variant, device, persona, metric, bucket, \
+             units, sum, sum_sq) VALUES {} \
+             ON CONFLICT (test, metric, variant, device, persona, bucket) DO UPDATE SET \
+             units = agg_sketch.units + excluded.units, sum = agg_sketch.sum + excluded.sum, \
+             sum_sq = agg_sketch.sum_sq + excluded.sum_sq",
+            values(dialect, chunk.len(), 9)
+        );
+        let mut q = sqlx::query(&sql);
+        for (((t, v, d, p), m, k), b) in chunk {
+            q = q
+                .bind(t)
+                .bind(v)
+                .bind(d)
+                .bind(p)
+                .bind(m)
+                .bind(i64::from(*k))
+                .bind(b.units)
+                .bind(b.sum)
+                .bind(b.sum_sq);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Exposed units in one test × variant × device × persona cell.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct ExposureCell {
@@ -130,10 +169,39 @@ pub struct MetricCell {
     pub sum_product: f64,
 }
 
+/// One bucket of a metric's quantile sketch in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct SketchCell {
+    pub variant: String,
+    pub device: String,
+    pub persona: String,
+    pub metric: String,
+    pub bucket: i64,
+    pub units: i64,
+    pub sum: f64,
+    pub sum_sq: f64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Aggregates {
     pub exposures: Vec<ExposureCell>,
     pub metrics: Vec<MetricCell>,
+    /// The buckets of unit-level quantile and percentile-capped metrics.
+    pub sketches: Vec<SketchCell>,
+    /// Event-level quantile metrics: every exposed unit's counted events' values, loaded for
+    /// results only ([`super::unit_events::load`]).
+    #[serde(skip)]
+    pub unit_events: Vec<UnitEvents>,
+}
+
+/// One exposed unit's counted events of an event-level quantile metric, with its cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitEvents {
+    pub metric: String,
+    pub variant: String,
+    pub device: String,
+    pub persona: String,
+    pub values: Vec<f64>,
 }
 
 /// Which aggregate table.
@@ -141,6 +209,7 @@ pub struct Aggregates {
 pub(crate) enum Table {
     Exposures,
     Metrics,
+    Sketch,
 }
 
 /// An `agg_metrics` row's sums.
@@ -165,6 +234,12 @@ pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String
             "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq, \
              SUM(den_sum) AS den_sum, SUM(den_sum_sq) AS den_sum_sq, \
              SUM(sum_product) AS sum_product",
+        ),
+        Table::Sketch => (
+            "agg_sketch",
+            "test, variant, device, persona, metric, bucket",
+            "units, sum, sum_sq",
+            "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq",
         ),
     };
     if schemas.is_empty() {
@@ -202,9 +277,22 @@ pub async fn aggregates(
         summed_sql(schemas, Table::Metrics, "test = $1")
     ))
     .bind(test)
+    .fetch_all(&mut *conn)
+    .await?;
+    let sketches = sqlx::query_as(&format!(
+        "SELECT variant, device, persona, metric, bucket, units, sum, sum_sq FROM ({}) s \
+         WHERE units > 0 ORDER BY metric, variant, device, persona, bucket",
+        summed_sql(schemas, Table::Sketch, "test = $1")
+    ))
+    .bind(test)
     .fetch_all(conn)
     .await?;
-    Ok(Aggregates { exposures, metrics })
+    Ok(Aggregates {
+        exposures,
+        metrics,
+        sketches,
+        unit_events: Vec::new(),
+    })
 }
 
 /// The condition on `test` that selects the running tests.
@@ -247,19 +335,38 @@ pub async fn of_running_tests(
          FROM ({}) s GROUP BY test, metric, variant ORDER BY test, metric, variant",
         summed_sql(schemas, Table::Metrics, RUNNING)
     ))
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
     for m in metrics {
         all.entry(m.test).or_default().metrics.push(m.cell);
     }
+    #[derive(FromRow)]
+    struct S {
+        test: String,
+        #[sqlx(flatten)]
+        cell: SketchCell,
+    }
+    let sketches: Vec<S> = sqlx::query_as(&format!(
+        "SELECT test, variant, '' AS device, '' AS persona, metric, bucket, \
+         CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq \
+         FROM ({}) s GROUP BY test, metric, variant, bucket HAVING SUM(units) > 0 \
+         ORDER BY test, metric, variant, bucket",
+        summed_sql(schemas, Table::Sketch, RUNNING)
+    ))
+    .fetch_all(conn)
+    .await?;
+    for s in sketches {
+        all.entry(s.test).or_default().sketches.push(s.cell);
+    }
     Ok(all)
 }
 
-/// Changes to a file's `agg_exposures` and `agg_metrics` rows.
+/// Changes to a file's `agg_exposures`, `agg_metrics`, `agg_strata` and `agg_sketch` rows.
 type Deltas = (
     BTreeMap<Cell, i64>,
     BTreeMap<(Cell, String), CellChange>,
     BTreeMap<StratumCell, CellChange>,
+    BTreeMap<SketchKey, Bucket>,
 );
 
 /// What deleting a unit removed.
@@ -311,7 +418,8 @@ pub async fn delete_unit(
             .fetch_optional(&mut *conn)
             .await?;
         if let Some((variant, device, persona, stratum)) = cell {
-            let (agg_exp, agg_met, agg_strata) = deltas.entry(prefix.clone()).or_default();
+            let (agg_exp, agg_met, agg_strata, agg_sketch) =
+                deltas.entry(prefix.clone()).or_default();
             let stratum = stratum.filter(|s| *s != NO_STRATUM);
             let stratum_cell = |metric: &str| {
                 stratum.map(|s| (test.clone(), s, variant.clone(), metric.to_owned()))
@@ -348,6 +456,17 @@ pub async fn delete_unit(
                 }
                 agg_met.insert((cell.clone(), metric), change);
             }
+            for d in &metrics[test] {
+                let (Some(rule), Some(t)) = (d.rule(), totals.get(&d.key)) else {
+                    continue;
+                };
+                for (k, b) in rule.sketch_moves(*t, Totals::default()) {
+                    agg_sketch
+                        .entry((cell.clone(), d.key.clone(), k))
+                        .or_default()
+                        .add(b);
+                }
+            }
         }
         for table in ["exposures", "unit_metrics"] {
             sqlx::query(&format!(
@@ -359,8 +478,9 @@ pub async fn delete_unit(
             .await?;
         }
     }
-    for (prefix, (agg_exp, agg_met, agg_strata)) in &deltas {
+    for (prefix, (agg_exp, agg_met, agg_strata, agg_sketch)) in &deltas {
         add(conn, dialect, prefix, agg_exp, agg_met, agg_strata).await?;
+        add_sketch(conn, dialect, prefix, agg_sketch).await?;
     }
     for table in super::in_each_file(schemas, "events") {
         deleted.events += sqlx::query(&format!("DELETE FROM {table} WHERE unit_id = $1"))

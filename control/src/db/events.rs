@@ -18,11 +18,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use edgewise_shared::beacon::EventKind;
+use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::aggregates::{Cell, StratumCell, NO_STRATUM};
+use super::aggregates::{Cell, SketchKey, StratumCell, NO_STRATUM};
 use super::dialect::{values, CHUNK};
 use super::Dialect;
 use crate::error::AppResult;
@@ -150,6 +151,7 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
         .filter(|e| e.kind == EventKind::Conversion && !e.reads.is_empty())
         .collect();
     let mut agg_met: BTreeMap<(Cell, String), CellChange> = BTreeMap::new();
+    let mut agg_sketch: BTreeMap<SketchKey, Bucket> = BTreeMap::new();
     if !conversions.is_empty() {
         let units: BTreeSet<(&str, &str)> = conversions
             .iter()
@@ -194,6 +196,14 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 };
                 let before = after.plus(-k, -dv);
                 let unit = exposed.get(&(t.clone(), u.clone()));
+                if let Some(u) = unit {
+                    for (b, change) in reader.rule.sketch_moves(before, after) {
+                        agg_sketch
+                            .entry((u.cell.clone(), m.clone(), b))
+                            .or_default()
+                            .add(change);
+                    }
+                }
                 if let (Some(u), Some(change)) =
                     (unit, CellChange::metric(&reader.rule, before, after))
                 {
@@ -214,6 +224,7 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
         ratio_changes(conn, &conv, &moved, &exposed, &mut agg_met).await?;
     }
     super::aggregates::add(conn, PG, "", &agg_exp, &agg_met, &agg_strata).await?;
+    super::aggregates::add_sketch(conn, PG, "", &agg_sketch).await?;
     Ok(inserted)
 }
 

@@ -18,6 +18,7 @@ pub mod settings;
 pub mod snapshots;
 pub mod tests;
 pub mod tokens;
+pub mod unit_events;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::db::aggregates::Aggregates;
 use crate::model::TestRecord;
 use crate::results::{
-    analysis_input, distinct, exposed, metric_type, persona_label, variant_inputs, Filter,
+    analysis_input, distinct, exposed, metric_type, percentile_cap, persona_label, variant_inputs,
+    Filter,
 };
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -128,7 +129,13 @@ pub fn evaluate(
                     primary.kind,
                     settings.alpha,
                     weights,
-                    variant_inputs(spec, agg, &primary.key, primary.kind, Filter::All),
+                    variant_inputs(
+                        spec,
+                        agg,
+                        primary,
+                        percentile_cap(spec, agg, primary),
+                        Filter::All,
+                    ),
                 ),
                 days_running,
                 daily_units,
@@ -142,7 +149,13 @@ pub fn evaluate(
                         metric_type: metric_type(m.kind),
                         max_regression: None,
                         higher_is_better: m.higher_is_better,
-                        variants: variant_inputs(spec, agg, &m.key, m.kind, Filter::All),
+                        variants: variant_inputs(
+                            spec,
+                            agg,
+                            m,
+                            percentile_cap(spec, agg, m),
+                            Filter::All,
+                        ),
                     })
                     .collect(),
             };

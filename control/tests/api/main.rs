@@ -17,6 +17,7 @@ mod metrics;
 mod monitor;
 mod openapi;
 mod publish;
+mod quantiles;
 mod results;
 mod roles;
 mod shards;

@@ -118,18 +118,23 @@ impl BanditSettings {
                     )
                 })?,
         };
+        let refuse = |what: &str| {
+            Err((
+                "metric",
+                format!(
+                    "`{}` is {what}; a bandit optimises a rate or a mean",
+                    metric.key
+                ),
+            ))
+        };
         let kind = match metric.kind {
             MetricKind::Binomial | MetricKind::Retention => MetricType::Binomial,
-            MetricKind::Value | MetricKind::Count => MetricType::Mean,
-            MetricKind::Ratio => {
-                return Err((
-                    "metric",
-                    format!(
-                        "`{}` is a ratio; a bandit optimises a rate or a mean",
-                        metric.key
-                    ),
-                ))
+            MetricKind::Value | MetricKind::Count if metric.percentile_cap().is_some() => {
+                return refuse("capped at a percentile known only at analysis")
             }
+            MetricKind::Value | MetricKind::Count => MetricType::Mean,
+            MetricKind::Ratio => return refuse("a ratio"),
+            MetricKind::Quantile => return refuse("a quantile"),
         };
         Ok((metric, kind))
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::rule::{PerUnit, Rule, Window};
 use crate::limits::{is_key, KEY_RULE, MAX_RETENTION_DAYS, MAX_WINDOW_HOURS};
-use crate::snapshot::{Cap, CapKind, MetricDef, MetricKind};
+use crate::snapshot::{Cap, CapKind, MetricDef, MetricKind, QuantileLevel};
 
 const HOUR_MS: f64 = 3_600_000.0;
 
@@ -22,6 +22,10 @@ impl MetricDef {
             MetricKind::Binomial | MetricKind::Retention => PerUnit::Converted,
             MetricKind::Count => PerUnit::Count,
             MetricKind::Value => PerUnit::Sum,
+            MetricKind::Quantile => match self.quantile.map(|q| q.level) {
+                Some(QuantileLevel::Event) => PerUnit::Count,
+                _ => PerUnit::Sum,
+            },
         };
         let window = if self.kind == MetricKind::Retention {
             Some(Window {
@@ -37,13 +41,21 @@ impl MetricDef {
         } else {
             None
         };
+        let unit_quantile = self.kind == MetricKind::Quantile && per_unit == PerUnit::Sum;
         Some(Rule {
             per_unit,
             window,
-            cap: self.cap.map(|c| match c.kind {
-                CapKind::Absolute => c.value,
-            }),
+            cap: self
+                .cap
+                .filter(|c| c.kind == CapKind::Absolute)
+                .map(|c| c.value),
+            sketch: unit_quantile || self.percentile_cap().is_some(),
         })
+    }
+
+    /// The percentile cap, when the metric has one.
+    pub fn percentile_cap(&self) -> Option<Cap> {
+        self.cap.filter(|c| c.kind == CapKind::Percentile)
     }
 }
 
@@ -104,6 +116,20 @@ fn check_one(all: &[MetricDef], m: &MetricDef) -> Result<(), (&'static str, Stri
             )?;
             absent("cap", m.cap.is_some())?;
         }
+        MetricKind::Quantile => {
+            let Some(q) = m.quantile else {
+                return Err(("quantile", "is required for a quantile metric".into()));
+            };
+            if !(q.nu > 0.0 && q.nu < 1.0) {
+                return Err((
+                    "quantile.nu",
+                    "must be between 0 and 1, both excluded".into(),
+                ));
+            }
+            absent("from_day", m.from_day.is_some())?;
+            absent("to_day", m.to_day.is_some())?;
+            absent("cap", m.cap.is_some())?;
+        }
         MetricKind::Retention => {
             let (Some(from), Some(to)) = (m.from_day, m.to_day) else {
                 let field = if m.from_day.is_none() {
@@ -136,6 +162,9 @@ fn check_one(all: &[MetricDef], m: &MetricDef) -> Result<(), (&'static str, Stri
         absent("numerator", m.numerator.is_some())?;
         absent("denominator", m.denominator.is_some())?;
     }
+    if m.kind != MetricKind::Quantile {
+        absent("quantile", m.quantile.is_some())?;
+    }
     if let Some(h) = m.delay_hours {
         if !(0.0..=MAX_WINDOW_HOURS).contains(&h) {
             return Err(("delay_hours", format!("must be 0 to {MAX_WINDOW_HOURS}")));
@@ -149,10 +178,47 @@ fn check_one(all: &[MetricDef], m: &MetricDef) -> Result<(), (&'static str, Stri
             ));
         }
     }
-    if let Some(Cap { value, .. }) = m.cap {
-        if !(value > 0.0 && value.is_finite()) {
-            return Err(("cap.value", "must be a number above 0".into()));
+    match m.cap {
+        Some(Cap {
+            kind: CapKind::Absolute,
+            value,
+            ignore_zeros,
+        }) => {
+            if !(value > 0.0 && value.is_finite()) {
+                return Err(("cap.value", "must be a number above 0".into()));
+            }
+            if ignore_zeros {
+                return Err((
+                    "cap.ignore_zeros",
+                    "applies to a percentile cap only".into(),
+                ));
+            }
         }
+        Some(Cap {
+            kind: CapKind::Percentile,
+            value,
+            ..
+        }) => {
+            if !(value > 0.0 && value < 1.0) {
+                return Err((
+                    "cap.value",
+                    "a percentile must be between 0 and 1, both excluded".into(),
+                ));
+            }
+            let in_ratio = all.iter().any(|r| {
+                r.kind == MetricKind::Ratio
+                    && [&r.numerator, &r.denominator].contains(&&Some(m.key.clone()))
+            });
+            if in_ratio {
+                return Err((
+                    "cap",
+                    "a percentile cap cannot apply to a ratio's numerator or denominator \
+                     (use an absolute cap)"
+                        .into(),
+                ));
+            }
+        }
+        None => {}
     }
     Ok(())
 }
@@ -164,6 +230,7 @@ fn kind_name(kind: MetricKind) -> &'static str {
         MetricKind::Count => "count",
         MetricKind::Ratio => "ratio",
         MetricKind::Retention => "retention",
+        MetricKind::Quantile => "quantile",
     }
 }
 
@@ -297,6 +364,38 @@ mod tests {
                 json!([{"key": "buy", "kind": "binomial", "event": "has space"}]),
                 "metrics[0].event",
             ),
+            (
+                json!([{"key": "p90", "kind": "quantile"}]),
+                "metrics[0].quantile",
+            ),
+            (
+                json!([{"key": "p90", "kind": "quantile", "quantile": {"nu": 1.0}}]),
+                "metrics[0].quantile.nu",
+            ),
+            (
+                json!([{"key": "p90", "kind": "quantile", "quantile": {"nu": 0.0}}]),
+                "metrics[0].quantile.nu",
+            ),
+            (
+                json!([{"key": "p90", "kind": "quantile", "quantile": {"nu": 0.9}, "cap": {"type": "absolute", "value": 5.0}}]),
+                "metrics[0].cap",
+            ),
+            (
+                json!([{"key": "rev", "kind": "value", "quantile": {"nu": 0.9}}]),
+                "metrics[0].quantile",
+            ),
+            (
+                json!([{"key": "rev", "kind": "value", "cap": {"type": "percentile", "value": 99.0}}]),
+                "metrics[0].cap.value",
+            ),
+            (
+                json!([{"key": "rev", "kind": "value", "cap": {"type": "absolute", "value": 9.0, "ignore_zeros": true}}]),
+                "metrics[0].cap.ignore_zeros",
+            ),
+            (
+                json!([views, {"key": "rev", "kind": "value", "cap": {"type": "percentile", "value": 0.99}}, {"key": "rpv", "kind": "ratio", "numerator": "rev", "denominator": "views"}]),
+                "metrics[1].cap",
+            ),
         ] {
             assert_eq!(problem(metrics.clone()).0, field, "{metrics}");
         }
@@ -317,9 +416,37 @@ mod tests {
                     from_ms: 86_400_000,
                     to_ms: Some(7 * 86_400_000)
                 }),
-                cap: None
+                cap: None,
+                sketch: false,
             })
         );
+    }
+
+    #[test]
+    fn quantiles_and_percentile_caps_keep_a_sketch() {
+        let p90 = def(
+            serde_json::json!({"key": "p90", "kind": "quantile", "event": "order", "quantile": {"nu": 0.9}}),
+        );
+        let rule = p90.rule().unwrap();
+        assert_eq!(
+            (rule.per_unit, rule.sketch, rule.cap),
+            (PerUnit::Sum, true, None)
+        );
+        let events = def(
+            serde_json::json!({"key": "p90e", "kind": "quantile", "quantile": {"nu": 0.9, "level": "event"}}),
+        );
+        let rule = events.rule().unwrap();
+        assert_eq!((rule.per_unit, rule.sketch), (PerUnit::Count, false));
+        let capped = def(
+            serde_json::json!({"key": "rev", "kind": "value", "cap": {"type": "percentile", "value": 0.99, "ignore_zeros": true}}),
+        );
+        let rule = capped.rule().unwrap();
+        assert_eq!((rule.sketch, rule.cap), (true, None));
+        assert_eq!(
+            capped.percentile_cap().map(|c| (c.value, c.ignore_zeros)),
+            Some((0.99, true))
+        );
+        assert!(check(&[p90, events, capped]).is_ok());
     }
 
     #[test]

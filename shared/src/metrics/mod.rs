@@ -8,9 +8,12 @@
 //! within a window after exposure; capped) and a unit's change into the change of its
 //! aggregate row ([`CellChange`]): units, the sum and sum of squares of the per-unit values,
 //! and for ratio rows the denominator's sums and the cross-product the delta method needs.
+//! [`sketch`] keeps a metric's per-unit values in mergeable buckets for unit-level quantiles
+//! and percentile caps, and computes event-level quantiles from the events themselves.
 
 pub mod definition;
 pub mod rule;
+pub mod sketch;
 
 pub use definition::{check, readers, Problem, RatioLink, Reader};
 pub use rule::{CellChange, PerUnit, Rule, Totals, Window};

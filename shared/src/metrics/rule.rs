@@ -1,5 +1,7 @@
 //! One metric's per-unit rule and the aggregate changes it implies.
 
+use super::sketch::Bucket;
+
 /// What a unit's counted events add up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PerUnit {
@@ -27,6 +29,9 @@ pub struct Rule {
     pub window: Option<Window>,
     /// Per-unit values above this count as this.
     pub cap: Option<f64>,
+    /// Whether each unit's (uncapped) value is kept in the metric's quantile sketch
+    /// ([`super::sketch`]): unit-level quantiles and percentile caps.
+    pub sketch: bool,
 }
 
 /// A unit's counted events of one metric: how many, and their values' sum.
@@ -65,6 +70,28 @@ impl Rule {
             PerUnit::Sum => t.value,
         };
         self.cap.map_or(v, |c| v.min(c))
+    }
+
+    /// A unit's moves in the metric's sketch as its totals go from `before` to `after`: out
+    /// of its old value's bucket, into its new one. Empty for a metric without a sketch.
+    pub fn sketch_moves(&self, before: Totals, after: Totals) -> Vec<(i32, Bucket)> {
+        if !self.sketch {
+            return Vec::new();
+        }
+        let raw = Rule { cap: None, ..*self };
+        let (v0, v1) = (raw.value(before), raw.value(after));
+        let (in0, in1) = (before.conversions > 0, after.conversions > 0);
+        if in0 == in1 && v0 == v1 {
+            return Vec::new();
+        }
+        let mut moves = Vec::with_capacity(2);
+        if in0 {
+            moves.push(Bucket::unit(v0, -1));
+        }
+        if in1 {
+            moves.push(Bucket::unit(v1, 1));
+        }
+        moves
     }
 }
 
@@ -145,6 +172,7 @@ mod tests {
                 to_ms: Some(7 * 24 * HOUR),
             }),
             cap: None,
+            sketch: false,
         };
         let exposed = 1_000 * HOUR;
         assert!(!rule.counts(exposed, exposed));
@@ -167,6 +195,7 @@ mod tests {
             per_unit: PerUnit::Sum,
             window: None,
             cap: Some(100.0),
+            sketch: false,
         };
         let c = CellChange::metric(&rule, t(0, 0.0), t(1, 60.0)).unwrap();
         assert_eq!((c.units, c.sum, c.sum_sq), (1, 60.0, 3600.0));
@@ -181,6 +210,7 @@ mod tests {
             per_unit: PerUnit::Converted,
             window: None,
             cap: None,
+            sketch: false,
         };
         let c = CellChange::metric(&rule, t(0, 0.0), t(1, 0.0)).unwrap();
         assert_eq!((c.units, c.sum, c.sum_sq), (1, 1.0, 1.0));
@@ -199,6 +229,7 @@ mod tests {
             per_unit: PerUnit::Count,
             window: None,
             cap: Some(3.0),
+            sketch: false,
         };
         let mut total = CellChange::default();
         let mut state = Totals::default();
@@ -212,6 +243,45 @@ mod tests {
         assert_eq!((total.units, total.sum, total.sum_sq), (1, 3.0, 9.0));
         total.add(CellChange::metric(&rule, state, Totals::default()).unwrap());
         assert_eq!(total, CellChange::default());
+    }
+
+    #[test]
+    fn a_sketched_unit_moves_between_buckets_uncapped() {
+        let rule = Rule {
+            per_unit: PerUnit::Sum,
+            window: None,
+            cap: Some(10.0),
+            sketch: true,
+        };
+        assert_eq!(
+            rule.sketch_moves(t(0, 0.0), t(1, 40.0)),
+            vec![Bucket::unit(40.0, 1)]
+        );
+        assert_eq!(
+            rule.sketch_moves(t(1, 40.0), t(2, 45.0)),
+            vec![Bucket::unit(40.0, -1), Bucket::unit(45.0, 1)]
+        );
+        // A unit whose first event is worth 0 is in the sketch, at 0; erasure takes it out.
+        assert_eq!(
+            rule.sketch_moves(t(0, 0.0), t(1, 0.0)),
+            vec![(
+                0,
+                Bucket {
+                    units: 1,
+                    ..Bucket::default()
+                }
+            )]
+        );
+        assert_eq!(
+            rule.sketch_moves(t(2, 45.0), t(0, 0.0)),
+            vec![Bucket::unit(45.0, -1)]
+        );
+        assert!(rule.sketch_moves(t(2, 45.0), t(3, 45.0)).is_empty());
+        let plain = Rule {
+            sketch: false,
+            ..rule
+        };
+        assert!(plain.sketch_moves(t(0, 0.0), t(1, 40.0)).is_empty());
     }
 
     #[test]

@@ -8,17 +8,19 @@
 
 use std::collections::BTreeMap;
 
-use edgewise_shared::metrics::CellChange;
 use edgewise_shared::segments::{self, Impact};
-use edgewise_shared::snapshot::{MetricKind, VariantDef};
+use edgewise_shared::snapshot::MetricKind;
 use edgewise_shared::stats::{
-    analyze, correction, AnalysisInput, AnalysisOutput, Correction, MetricType, Outcome, Prior,
-    VariantInput,
+    analyze, correction, AnalysisInput, AnalysisOutput, Correction, Outcome, Prior, VariantInput,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::db::aggregates::{Aggregates, ExposureCell, MetricCell};
+use crate::db::aggregates::Aggregates;
 use crate::model::TestSpec;
+
+mod inputs;
+
+pub use inputs::{analysis_input, exposed, metric_type, percentile_cap, variant_inputs};
 
 /// SRM p-values below this raise an alert (GrowthBook's default threshold).
 pub const SRM_ALERT_P: f64 = 0.001;
@@ -76,6 +78,10 @@ pub struct MetricResults {
     /// used, and how many past tests it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prior: Option<PriorUsed>,
+    /// A percentile-capped metric: the value its per-unit values were capped at (the
+    /// percentile of the test's pooled per-unit values, now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap_value: Option<f64>,
     pub overall: Segment,
     pub by_device: BTreeMap<String, Segment>,
     pub by_persona: BTreeMap<String, Segment>,
@@ -129,7 +135,7 @@ pub enum Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn keeps(&self, device: &str, persona: &str) -> bool {
+    pub(crate) fn keeps(&self, device: &str, persona: &str) -> bool {
         match *self {
             Filter::All => true,
             Filter::Device(d) => d == device,
@@ -169,8 +175,9 @@ pub fn compute(
         .map(|m| {
             let used = priors.get(&m.key);
             let prior = used.and_then(PriorUsed::prior);
+            let cap = percentile_cap(spec, agg, m);
             let segment = |f: Filter<'_>| {
-                let variants = variant_inputs(spec, agg, &m.key, m.kind, f);
+                let variants = variant_inputs(spec, agg, m, cap, f);
                 let input = AnalysisInput {
                     prior,
                     ..analysis_input(m.kind, query.alpha, weights, variants.clone())
@@ -188,6 +195,7 @@ pub fn compute(
                 kind: m.kind,
                 role: m.role,
                 prior: used.cloned(),
+                cap_value: cap,
                 overall: segment(Filter::All),
                 by_device: devices
                     .iter()
@@ -205,8 +213,9 @@ pub fn compute(
     }
     let mut differential = Vec::new();
     for m in &spec.metrics {
+        let cap = percentile_cap(spec, agg, m);
         let input = |f: Filter<'_>| {
-            let variants = variant_inputs(spec, agg, &m.key, m.kind, f);
+            let variants = variant_inputs(spec, agg, m, cap, f);
             analysis_input(m.kind, query.alpha, weights, variants)
         };
         let slices = (devices.iter().map(|d| ("device", *d, Filter::Device(d))))
@@ -249,103 +258,6 @@ pub fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     v.sort_unstable();
     v.dedup();
     v
-}
-
-/// Exposed units per variant in the cells `f` keeps.
-pub fn exposed(variants: &[VariantDef], cells: &[ExposureCell], f: Filter<'_>) -> Vec<u64> {
-    variants
-        .iter()
-        .map(|v| {
-            cells
-                .iter()
-                .filter(|c| c.variant == v.key && f.keeps(&c.device, &c.persona))
-                .map(|c| u64::try_from(c.units).unwrap_or(0))
-                .sum()
-        })
-        .collect()
-}
-
-/// One metric's per-variant analysis inputs in the cells `f` keeps.
-pub fn variant_inputs(
-    spec: &TestSpec,
-    agg: &Aggregates,
-    metric: &str,
-    kind: MetricKind,
-    f: Filter<'_>,
-) -> Vec<VariantInput> {
-    let units = exposed(&spec.variants, &agg.exposures, f);
-    spec.variants
-        .iter()
-        .zip(units)
-        .map(|(v, n)| {
-            let cells = agg.metrics.iter().filter(|c: &&MetricCell| {
-                c.metric == metric && c.variant == v.key && f.keeps(&c.device, &c.persona)
-            });
-            let mut c = CellChange::default();
-            for cell in cells {
-                c.add(CellChange {
-                    units: cell.units,
-                    sum: cell.sum,
-                    sum_sq: cell.sum_sq,
-                    den_sum: cell.den_sum,
-                    den_sum_sq: cell.den_sum_sq,
-                    sum_product: cell.sum_product,
-                });
-            }
-            let base = VariantInput {
-                name: v.key.clone(),
-                n,
-                ..VariantInput::default()
-            };
-            match metric_type(kind) {
-                MetricType::Binomial => VariantInput {
-                    conversions: Some(u64::try_from(c.units).unwrap_or(0).min(n)),
-                    ..base
-                },
-                MetricType::Ratio => VariantInput {
-                    numerator_sum: Some(c.sum),
-                    numerator_sum_squares: Some(c.sum_sq),
-                    denominator_sum: Some(c.den_sum),
-                    denominator_sum_squares: Some(c.den_sum_sq),
-                    numerator_denominator_sum_product: Some(c.sum_product),
-                    ..base
-                },
-                _ => VariantInput {
-                    sum: Some(c.sum),
-                    sum_squares: Some(c.sum_sq),
-                    ..base
-                },
-            }
-        })
-        .collect()
-}
-
-/// How a metric kind is analysed: conversions, the mean of a per-unit value, or a ratio.
-pub fn metric_type(kind: MetricKind) -> MetricType {
-    match kind {
-        MetricKind::Binomial | MetricKind::Retention => MetricType::Binomial,
-        MetricKind::Value | MetricKind::Count => MetricType::Mean,
-        MetricKind::Ratio => MetricType::Ratio,
-    }
-}
-
-/// The analysis input of one metric's variants.
-pub fn analysis_input(
-    kind: MetricKind,
-    alpha: f64,
-    weights: &[f64],
-    variants: Vec<VariantInput>,
-) -> AnalysisInput {
-    AnalysisInput {
-        metric_type: metric_type(kind),
-        alpha,
-        expected_weights: Some(weights.to_vec()),
-        sequential_tuning_parameter: 5_000.0,
-        control_index: 0,
-        prior: None,
-        correction: None,
-        variants,
-    }
 }
 
 /// Adjusts every overall fixed-horizon relative p-value across variants × metrics.

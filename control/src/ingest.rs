@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use edgewise_shared::beacon::{Event, EventBody, EventKind, MAX_BATCH_EVENTS};
+use edgewise_shared::dimensions;
 use edgewise_shared::metrics::{self, PerUnit};
 use serde::Serialize;
 
@@ -131,6 +132,33 @@ fn check(
         (true, EventKind::Exposure, v, _) => v,
         _ => None,
     };
+    // A unit's dimension values come with its exposure, one per dimension of the test.
+    if let Some(k) = e
+        .dimensions
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .find(|k| !test.dimensions.contains(k))
+    {
+        return Err((
+            "dimensions",
+            format!("`{k}` is not a dimension of this test"),
+        ));
+    }
+    let dims = if e.kind == EventKind::Exposure {
+        test.dimensions
+            .iter()
+            .map(|name| {
+                let v = e.dimensions.as_ref().and_then(|d| d.get(name));
+                (
+                    name.clone(),
+                    dimensions::normalise(v.map_or("", String::as_str)),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(NewEvent {
         event_id: e.event_id,
         kind: e.kind,
@@ -146,6 +174,7 @@ fn check(
         snapshot_version,
         propensity: e.propensity,
         stratum,
+        dims,
         site: site.to_owned(),
         received_at: now,
     })
@@ -232,6 +261,7 @@ async fn catalog(state: &AppState) -> AppResult<Arc<Catalog>> {
                     .map(|(event, readers)| (event, Arc::from(readers)))
                     .collect(),
                 bandit: t.spec.bandit_settings().is_some(),
+                dimensions: t.spec.dimensions.clone(),
             },
         );
     }
@@ -348,6 +378,7 @@ mod tests_ {
                 .map(|(event, readers)| (event, Arc::from(readers)))
                 .collect(),
                 bandit: false,
+                dimensions: Vec::new(),
             },
         );
         Catalog { version: 1, tests }

@@ -129,6 +129,10 @@ pub struct TestSpec {
     /// A bandit's settings (defaults when absent); only with `allocation: bandit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandit: Option<BanditSettings>,
+    /// Exposure dimensions the results are broken down by, besides device and persona
+    /// (`country`, `browser`, `source`, `attr.NAME`; at most 5; docs/control.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<String>,
 }
 
 impl TestSpec {
@@ -188,6 +192,7 @@ impl TestRecord {
             layer: s.layer.clone(),
             metrics: s.metrics.clone(),
             sticky: s.allocation == Allocation::Bandit,
+            dimensions: s.dimensions.clone(),
         })
     }
 }
@@ -437,6 +442,8 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
     {
         // Each change of a bandit's weights is a period the bandit records; an edit would not be.
         Some("a running bandit's weights are set by the bandit, not edited")
+    } else if old.dimensions != new.dimensions {
+        Some("dimensions cannot change once a test has started: units keep the values of their first exposure")
     } else if metrics(old) != metrics(new) {
         Some(
             "metrics cannot be added, removed or change what they count once a test has \

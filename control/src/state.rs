@@ -23,6 +23,8 @@ pub struct CatalogTest {
     pub metrics: HashMap<String, Arc<[Reader]>>,
     /// A bandit: its exposures carry their stratum (snapshot version) and propensity.
     pub bandit: bool,
+    /// Its exposure dimensions ([`edgewise_shared::dimensions`]).
+    pub dimensions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::db::dims;
 use edgewise_shared::beacon::EventKind;
 use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
@@ -371,12 +372,15 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     )?;
     let mut expose = conn.prepare_cached(
         "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
-         propensity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+         propensity, dims) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
     )?;
     let mut cell_of = conn.prepare_cached(
-        "SELECT variant, device, persona, ts, stratum FROM exposures \
+        "SELECT variant, device, persona, ts, stratum, dims FROM exposures \
          WHERE test = ?1 AND unit_id = ?2",
     )?;
+    let mut dim_known = conn.prepare_cached(&dims::known_sql(""))?;
+    let mut admission = dims::Admission::default();
+    let mut agg_dims: BTreeMap<dims::DimKey, CellChange> = BTreeMap::new();
     let mut convert_once = conn.prepare_cached(
         "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) \
          VALUES (?1, ?2, ?3, 1, 0) ON CONFLICT DO NOTHING",
@@ -420,6 +424,21 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         }
         applied[batch].accepted += 1;
         if exposure {
+            // The unit's dimension values as they will be stored: kept, or `(other)`.
+            let mut pairs = Vec::with_capacity(e.dims.len());
+            for (dim, value) in &e.dims {
+                let stored = match admission.decided(&e.test, dim, value) {
+                    Some(v) => v.to_owned(),
+                    None => {
+                        let (known, kept) = dim_known
+                            .query_row(params![e.test, dim, value], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })?;
+                        admission.decide(&e.test, dim, value, known, kept)
+                    }
+                };
+                pairs.push((dim.clone(), stored));
+            }
             // Counts if it is the unit's first.
             if expose.execute(params![
                 e.test,
@@ -429,9 +448,15 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                 e.persona,
                 e.ts,
                 e.stratum,
-                e.propensity
+                e.propensity,
+                dims::text(&pairs)
             ])? == 1
             {
+                let one = CellChange {
+                    units: 1,
+                    ..CellChange::default()
+                };
+                dims::record(&mut agg_dims, &e.test, &e.variant, &pairs, "", one);
                 if let Some(stratum) = e.stratum {
                     agg_strata
                         .entry((e.test.clone(), stratum, e.variant.clone(), String::new()))
@@ -453,7 +478,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         if e.reads.is_empty() {
             continue;
         }
-        let Some((variant, device, persona, exposed_at, stratum)) = cell_of
+        let Some((variant, device, persona, exposed_at, stratum, unit_dims)) = cell_of
             .query_row(params![e.test, e.unit_id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -461,12 +486,14 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                     r.get(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .optional()?
         else {
             continue;
         };
+        let pairs = dims::parse(&unit_dims);
         let stratum_cell =
             |metric: &str| stratum.map(|s| (e.test.clone(), s, variant.clone(), metric.to_owned()));
         let cell: Cell = (e.test.clone(), variant.clone(), device, persona);
@@ -502,6 +529,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                 if let Some(c) = stratum_cell(&r.key) {
                     agg_strata.entry(c).or_default().add(change);
                 }
+                dims::record(&mut agg_dims, &e.test, &variant, &pairs, &r.key, change);
             }
             let x = (r.rule.value(before), r.rule.value(after));
             for link in &r.ratios {
@@ -525,6 +553,14 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                         .entry((cell.clone(), link.ratio.clone()))
                         .or_default()
                         .add(change);
+                    dims::record(
+                        &mut agg_dims,
+                        &e.test,
+                        &variant,
+                        &pairs,
+                        &link.ratio,
+                        change,
+                    );
                 }
             }
         }
@@ -580,6 +616,30 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     )?;
     for ((((t, v, d, p), m), k), b) in agg_sketch.iter().filter(|(_, b)| b.units != 0) {
         add_sketch.execute(params![t, v, d, p, m, k, b.units, b.sum, b.sum_sq])?;
+    }
+    let mut add_dim = conn.prepare_cached(
+        "INSERT INTO agg_dims (test, dimension, metric, value, variant, units, sum, sum_sq, \
+         den_sum, den_sum_sq, sum_product) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (test, dimension, metric, value, variant) DO UPDATE SET \
+         units = units + excluded.units, sum = sum + excluded.sum, \
+         sum_sq = sum_sq + excluded.sum_sq, den_sum = den_sum + excluded.den_sum, \
+         den_sum_sq = den_sum_sq + excluded.den_sum_sq, \
+         sum_product = sum_product + excluded.sum_product",
+    )?;
+    for ((t, d, m, v, var), c) in &agg_dims {
+        add_dim.execute(params![
+            t,
+            d,
+            m,
+            v,
+            var,
+            c.units,
+            c.sum,
+            c.sum_sq,
+            c.den_sum,
+            c.den_sum_sq,
+            c.sum_product
+        ])?;
     }
     Ok(applied)
 }

@@ -76,6 +76,7 @@ fn event(
         snapshot_version: Some(1),
         propensity: None,
         stratum: None,
+        dims: Vec::new(),
         site: "s".into(),
         received_at: 1_000,
     }

@@ -26,6 +26,7 @@ fn exposure(id: &str, unit: &str) -> NewEvent {
         snapshot_version: Some(1),
         propensity: None,
         stratum: None,
+        dims: Vec::new(),
         site: "s".into(),
         received_at: 1_000,
     }

@@ -9,6 +9,7 @@
 
 use edgewise_shared::bandit::sticky::{self, Remembered};
 use edgewise_shared::beacon::{Event, EventKind};
+use edgewise_shared::dimensions;
 use edgewise_shared::limits::{
     MAX_ID_BYTES, MAX_VISITOR_PAIRS as MAX_PAIRS, MAX_VISITOR_TEXT_BYTES as MAX_TEXT,
 };
@@ -336,6 +337,12 @@ pub fn assign(
                     ts: Some(now_ms),
                     metric: None,
                     value: None,
+                    dimensions: (!d.dimensions.is_empty()).then(|| {
+                        d.dimensions
+                            .iter()
+                            .map(|n| (n.clone(), dimensions::value_of(n, &visitor)))
+                            .collect()
+                    }),
                 })
             })
             .collect()

@@ -57,6 +57,9 @@ pub struct Decision<'s> {
     /// Sticky tests: what the edge should remember of this assignment.
     #[serde(skip)]
     pub remember: Option<Remembered>,
+    /// The test's exposure dimensions, whose values the edge stamps on exposures.
+    #[serde(skip)]
+    pub dimensions: &'s [String],
 }
 
 /// All decisions for one visitor.
@@ -146,6 +149,7 @@ impl CompiledSnapshot {
             snapshot_version: self.version,
             propensity: None,
             remember: None,
+            dimensions: &t.dimensions,
         };
         let forced = ctx
             .visitor

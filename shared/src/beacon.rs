@@ -47,6 +47,10 @@ pub struct Event {
     /// Conversions of value metrics: the amount, at most [`MAX_EVENT_VALUE`] in size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    /// Exposures: the visitor's value of each of the test's dimensions
+    /// ([`crate::dimensions`]), at most 5, each at most 64 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A problem with one field of one event.
@@ -94,6 +98,25 @@ impl Event {
             (EventKind::Exposure, Some(_)) => return err("metric", "an exposure has no metric"),
             _ => {}
         }
+        if let Some(dims) = &self.dimensions {
+            if self.kind == EventKind::Conversion {
+                return err(
+                    "dimensions",
+                    "a conversion has no dimensions (its unit's exposure has)",
+                );
+            }
+            if dims.len() > crate::dimensions::MAX_DIMENSIONS {
+                return err("dimensions", "at most 5 dimensions");
+            }
+            for (name, value) in dims {
+                if !crate::dimensions::is_name(name) {
+                    return err("dimensions", crate::dimensions::NAME_RULE);
+                }
+                if value.chars().count() > crate::dimensions::MAX_VALUE_CHARS {
+                    return err("dimensions", "values are at most 64 characters");
+                }
+            }
+        }
         match (self.kind, self.propensity) {
             (EventKind::Conversion, Some(_)) => {
                 return err("propensity", "a conversion has no propensity")
@@ -118,14 +141,14 @@ impl Event {
 #[serde(untagged)]
 pub enum EventBody {
     Batch { events: Vec<Event> },
-    One(Event),
+    One(Box<Event>),
 }
 
 impl EventBody {
     pub fn into_events(self) -> Vec<Event> {
         match self {
             EventBody::Batch { events } => events,
-            EventBody::One(e) => vec![e],
+            EventBody::One(e) => vec![*e],
         }
     }
 }

@@ -7,7 +7,9 @@
 //! [`assign`](compile::CompiledSnapshot::assign) then decides, for one [`Visitor`](visitor::Visitor),
 //! a variant of every test: [`hash`] buckets the visitor (MurmurHash3, Optimizely's scheme),
 //! [`device`] classifies the User-Agent, [`condition`] evaluates targeting and persona rules,
-//! [`content`] resolves per-device/per-persona overrides. [`beacon`] holds the event wire types.
+//! [`content`] resolves per-device/per-persona overrides. [`beacon`] holds the event wire types;
+//! [`dimensions`] the other exposure dimensions (country, browser, source, attributes) results
+//! are broken down by.
 //!
 //! [`decide`] (feature `stats`) holds the monitor's decisions: recommendations, anomalies and
 //! what to do about them. [`bandit`] moves traffic toward the best arm (the update needs
@@ -30,6 +32,7 @@ pub mod content;
 #[cfg(feature = "stats")]
 pub mod decide;
 pub mod device;
+pub mod dimensions;
 pub mod hash;
 #[cfg(feature = "stats")]
 pub mod learn;

@@ -71,6 +71,10 @@ pub struct TestDef {
     /// their variant was assigned with.
     #[serde(default, skip_serializing_if = "is_false")]
     pub sticky: bool,
+    /// Exposure dimensions results are broken down by (`country`, `browser`, `source`,
+    /// `attr.NAME`; at most 5): the edge stamps the visitor's value of each on exposures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<String>,
 }
 
 fn full_coverage() -> f64 {

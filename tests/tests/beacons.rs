@@ -174,10 +174,11 @@ fn beacons_reach_the_control_plane_and_survive_an_outage() {
     assert_eq!(b3["persona"], "RemoteDad");
     assert_eq!(b3["snapshot_version"], 3);
 
-    // expose=1 queues one exposure per counted decision.
+    // expose=1 queues one exposure per counted decision, stamped with the visitor's values
+    // of the test's dimensions.
     let a = worker
         .get(
-            "/v1/assign?unit=exposed-1&expose=1",
+            "/v1/assign?unit=exposed-1&expose=1&country=DE&url=%2Fhome%3Futm_source%3DNewsletter",
             &[("user-agent", DESKTOP)],
         )
         .json();
@@ -197,6 +198,16 @@ fn beacons_reach_the_control_plane_and_survive_an_outage() {
                 .count()
         }) == counted
     });
+    let hero = receiver.with(|r| {
+        r.events
+            .iter()
+            .find(|e| e["unit_id"] == "exposed-1" && e["test"] == "hero-headline")
+            .cloned()
+    });
+    assert_eq!(
+        hero.map(|e| e["dimensions"].clone()),
+        Some(json!({"country": "DE", "browser": "Chrome", "source": "newsletter"}))
+    );
 
     // Outage: 503s, then hung-up connections, then recovery. Nothing may be lost.
     receiver.set_mode(Mode::Down);

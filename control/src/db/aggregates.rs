@@ -10,6 +10,8 @@ use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
 use super::dialect::{values, CHUNK};
+use super::dims::DimKey;
+use super::sketches::{self, SketchCell, SketchKey};
 use super::Dialect;
 use crate::error::AppResult;
 
@@ -19,9 +21,6 @@ pub(crate) type Cell = (String, String, String, String);
 /// A bandit's per-stratum cell: test, stratum (the snapshot version that assigned the unit),
 /// variant, metric (`""` counts exposed units).
 pub(crate) type StratumCell = (String, i64, String, String);
-
-/// A sketch bucket's key: cell, metric, bucket.
-pub(crate) type SketchKey = (Cell, String, i32);
 
 /// The stratum stored for a unit outside any bandit.
 pub(crate) const NO_STRATUM: i64 = -1;
@@ -105,41 +104,6 @@ pub(crate) async fn add(
     Ok(())
 }
 
-/// Adds changes to the quantile sketches' buckets ([`edgewise_shared::metrics::sketch`]).
-pub(crate) async fn add_sketch(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    schema: &str,
-    sketch: &BTreeMap<SketchKey, Bucket>,
-) -> AppResult<()> {
-    let rows: Vec<_> = sketch.iter().filter(|(_, b)| b.units != 0).collect();
-    for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO {schema}agg_sketch (test, variant, device, persona, metric, bucket, \
-             units, sum, sum_sq) VALUES {} \
-             ON CONFLICT (test, metric, variant, device, persona, bucket) DO UPDATE SET \
-             units = agg_sketch.units + excluded.units, sum = agg_sketch.sum + excluded.sum, \
-             sum_sq = agg_sketch.sum_sq + excluded.sum_sq",
-            values(dialect, chunk.len(), 9)
-        );
-        let mut q = sqlx::query(&sql);
-        for (((t, v, d, p), m, k), b) in chunk {
-            q = q
-                .bind(t)
-                .bind(v)
-                .bind(d)
-                .bind(p)
-                .bind(m)
-                .bind(i64::from(*k))
-                .bind(b.units)
-                .bind(b.sum)
-                .bind(b.sum_sq);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 /// Exposed units in one test × variant × device × persona cell.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct ExposureCell {
@@ -169,25 +133,14 @@ pub struct MetricCell {
     pub sum_product: f64,
 }
 
-/// One bucket of a metric's quantile sketch in one cell.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct SketchCell {
-    pub variant: String,
-    pub device: String,
-    pub persona: String,
-    pub metric: String,
-    pub bucket: i64,
-    pub units: i64,
-    pub sum: f64,
-    pub sum_sq: f64,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Aggregates {
     pub exposures: Vec<ExposureCell>,
     pub metrics: Vec<MetricCell>,
-    /// The buckets of unit-level quantile and percentile-capped metrics.
+    /// The sketches of unit-level quantile and percentile-capped metrics, per cell.
     pub sketches: Vec<SketchCell>,
+    /// Per exposure dimension and value, exposed units (metric `""`) and each metric's sums.
+    pub dims: Vec<super::dims::DimCell>,
     /// Event-level quantile metrics: every exposed unit's counted events' values, loaded for
     /// results only ([`super::unit_events::load`]).
     #[serde(skip)]
@@ -209,7 +162,6 @@ pub struct UnitEvents {
 pub(crate) enum Table {
     Exposures,
     Metrics,
-    Sketch,
 }
 
 /// An `agg_metrics` row's sums.
@@ -234,12 +186,6 @@ pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String
             "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq, \
              SUM(den_sum) AS den_sum, SUM(den_sum_sq) AS den_sum_sq, \
              SUM(sum_product) AS sum_product",
-        ),
-        Table::Sketch => (
-            "agg_sketch",
-            "test, variant, device, persona, metric, bucket",
-            "units, sum, sum_sq",
-            "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq",
         ),
     };
     if schemas.is_empty() {
@@ -279,18 +225,17 @@ pub async fn aggregates(
     .bind(test)
     .fetch_all(&mut *conn)
     .await?;
-    let sketches = sqlx::query_as(&format!(
-        "SELECT variant, device, persona, metric, bucket, units, sum, sum_sq FROM ({}) s \
-         WHERE units > 0 ORDER BY metric, variant, device, persona, bucket",
-        summed_sql(schemas, Table::Sketch, "test = $1")
-    ))
-    .bind(test)
-    .fetch_all(conn)
-    .await?;
+    let sketches = sketches::load(&mut *conn, schemas, "test = $1", Some(test), true)
+        .await?
+        .into_iter()
+        .map(|(_, cell)| cell)
+        .collect();
+    let dims = super::dims::load(conn, schemas, test).await?;
     Ok(Aggregates {
         exposures,
         metrics,
         sketches,
+        dims,
         unit_events: Vec::new(),
     })
 }
@@ -340,34 +285,22 @@ pub async fn of_running_tests(
     for m in metrics {
         all.entry(m.test).or_default().metrics.push(m.cell);
     }
-    #[derive(FromRow)]
-    struct S {
-        test: String,
-        #[sqlx(flatten)]
-        cell: SketchCell,
-    }
-    let sketches: Vec<S> = sqlx::query_as(&format!(
-        "SELECT test, variant, '' AS device, '' AS persona, metric, bucket, \
-         CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq \
-         FROM ({}) s GROUP BY test, metric, variant, bucket HAVING SUM(units) > 0 \
-         ORDER BY test, metric, variant, bucket",
-        summed_sql(schemas, Table::Sketch, RUNNING)
-    ))
-    .fetch_all(conn)
-    .await?;
-    for s in sketches {
-        all.entry(s.test).or_default().sketches.push(s.cell);
+    for (test, cell) in sketches::load(conn, schemas, RUNNING, None, false).await? {
+        all.entry(test).or_default().sketches.push(cell);
     }
     Ok(all)
 }
 
-/// Changes to a file's `agg_exposures`, `agg_metrics`, `agg_strata` and `agg_sketch` rows.
-type Deltas = (
-    BTreeMap<Cell, i64>,
-    BTreeMap<(Cell, String), CellChange>,
-    BTreeMap<StratumCell, CellChange>,
-    BTreeMap<SketchKey, Bucket>,
-);
+/// Changes to a file's `agg_exposures`, `agg_metrics`, `agg_strata`, `agg_sketch` and
+/// `agg_dims` rows.
+#[derive(Default)]
+struct Deltas {
+    exposures: BTreeMap<Cell, i64>,
+    metrics: BTreeMap<(Cell, String), CellChange>,
+    strata: BTreeMap<StratumCell, CellChange>,
+    sketch: BTreeMap<SketchKey, Bucket>,
+    dims: BTreeMap<DimKey, CellChange>,
+}
 
 /// What deleting a unit removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -405,21 +338,32 @@ pub async fn delete_unit(
             ),
         };
         let cell_sql = format!(
-            "SELECT variant, device, persona, stratum FROM {prefix}exposures \
+            "SELECT variant, device, persona, stratum, dims FROM {prefix}exposures \
              WHERE test = $1 AND unit_id = $2"
         );
         let metrics_sql = format!(
             "SELECT metric, conversions, value FROM {prefix}unit_metrics \
              WHERE test = $1 AND unit_id = $2 AND conversions > 0"
         );
-        let cell: Option<(String, String, String, Option<i64>)> = sqlx::query_as(&cell_sql)
+        let cell: Option<(String, String, String, Option<i64>, String)> = sqlx::query_as(&cell_sql)
             .bind(test)
             .bind(unit_id)
             .fetch_optional(&mut *conn)
             .await?;
-        if let Some((variant, device, persona, stratum)) = cell {
-            let (agg_exp, agg_met, agg_strata, agg_sketch) =
-                deltas.entry(prefix.clone()).or_default();
+        if let Some((variant, device, persona, stratum, unit_dims)) = cell {
+            let d = deltas.entry(prefix.clone()).or_default();
+            let (agg_exp, agg_met, agg_strata, agg_sketch) = (
+                &mut d.exposures,
+                &mut d.metrics,
+                &mut d.strata,
+                &mut d.sketch,
+            );
+            let pairs = super::dims::parse(&unit_dims);
+            let gone = CellChange {
+                units: -1,
+                ..CellChange::default()
+            };
+            super::dims::record(&mut d.dims, test, &variant, &pairs, "", gone);
             let stratum = stratum.filter(|s| *s != NO_STRATUM);
             let stratum_cell = |metric: &str| {
                 stratum.map(|s| (test.clone(), s, variant.clone(), metric.to_owned()))
@@ -454,6 +398,7 @@ pub async fn delete_unit(
                 if let Some(c) = stratum_cell(&metric).filter(|_| !ratio) {
                     agg_strata.insert(c, change);
                 }
+                super::dims::record(&mut d.dims, test, &variant, &pairs, &metric, change);
                 agg_met.insert((cell.clone(), metric), change);
             }
             for d in &metrics[test] {
@@ -478,9 +423,10 @@ pub async fn delete_unit(
             .await?;
         }
     }
-    for (prefix, (agg_exp, agg_met, agg_strata, agg_sketch)) in &deltas {
-        add(conn, dialect, prefix, agg_exp, agg_met, agg_strata).await?;
-        add_sketch(conn, dialect, prefix, agg_sketch).await?;
+    for (prefix, d) in &deltas {
+        add(conn, dialect, prefix, &d.exposures, &d.metrics, &d.strata).await?;
+        sketches::add(conn, dialect, prefix, &d.sketch).await?;
+        super::dims::add(conn, dialect, prefix, &d.dims).await?;
     }
     for table in super::in_each_file(schemas, "events") {
         deleted.events += sqlx::query(&format!("DELETE FROM {table} WHERE unit_id = $1"))

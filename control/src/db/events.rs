@@ -23,8 +23,10 @@ use edgewise_shared::metrics::{CellChange, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::aggregates::{Cell, SketchKey, StratumCell, NO_STRATUM};
+use super::aggregates::{Cell, StratumCell, NO_STRATUM};
 use super::dialect::{values, CHUNK};
+use super::dims::DimKey;
+use super::sketches::SketchKey;
 use super::Dialect;
 use crate::error::AppResult;
 
@@ -48,6 +50,9 @@ pub struct NewEvent {
     /// stratum its unit counts in (the snapshot version that assigned it).
     pub propensity: Option<f64>,
     pub stratum: Option<i64>,
+    /// Exposures to a test with dimensions: the visitor's value of each, as `(dimension,
+    /// value)` pairs in the test's dimensions' order (normalised; `(none)` when not sent).
+    pub dims: Vec<(String, String)>,
     /// The site whose ingestion key sent it, and when it arrived (Unix ms).
     pub site: String,
     pub received_at: i64,
@@ -111,16 +116,39 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     }
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
+    let mut agg_dims: BTreeMap<DimKey, CellChange> = BTreeMap::new();
     let exposures: Vec<&NewEvent> = first.into_values().collect();
-    for chunk in exposures.chunks(CHUNK) {
+    // Each exposure's dimension values as they will be stored: kept, or `(other)`.
+    let mut admission = super::dims::Admission::default();
+    let mut stored_dims: Vec<String> = Vec::with_capacity(exposures.len());
+    for e in &exposures {
+        let mut pairs = Vec::with_capacity(e.dims.len());
+        for (dim, value) in &e.dims {
+            let stored = match admission.decided(&e.test, dim, value) {
+                Some(v) => v.to_owned(),
+                None => {
+                    let (known, kept): (i64, i64) = sqlx::query_as(&super::dims::known_sql(""))
+                        .bind(&e.test)
+                        .bind(dim)
+                        .bind(value)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    admission.decide(&e.test, dim, value, known, kept)
+                }
+            };
+            pairs.push((dim.clone(), stored));
+        }
+        stored_dims.push(super::dims::text(&pairs));
+    }
+    for (chunk, dims) in exposures.chunks(CHUNK).zip(stored_dims.chunks(CHUNK)) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
-             propensity) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
-             RETURNING test, variant, device, persona, stratum",
-            values(PG, chunk.len(), 8),
+             propensity, dims) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
+             RETURNING test, variant, device, persona, stratum, dims",
+            values(PG, chunk.len(), 9),
         );
-        let mut q = sqlx::query_as::<_, (String, String, String, String, i64)>(&sql);
-        for e in chunk {
+        let mut q = sqlx::query_as::<_, (String, String, String, String, i64, String)>(&sql);
+        for (e, d) in chunk.iter().zip(dims) {
             // No NULL binds in multi-row statements (see insert_events): a unit outside any
             // bandit is stored with stratum -1 and propensity 0.
             q = q
@@ -131,15 +159,21 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 .bind(&e.persona)
                 .bind(e.ts)
                 .bind(e.stratum.unwrap_or(NO_STRATUM))
-                .bind(e.propensity.unwrap_or(0.0));
+                .bind(e.propensity.unwrap_or(0.0))
+                .bind(d);
         }
-        for (t, v, d, p, stratum) in q.fetch_all(&mut *conn).await? {
+        for (t, v, d, p, stratum, dims) in q.fetch_all(&mut *conn).await? {
             if stratum != NO_STRATUM {
                 agg_strata
                     .entry((t.clone(), stratum, v.clone(), String::new()))
                     .or_default()
                     .units += 1;
             }
+            let one = CellChange {
+                units: 1,
+                ..CellChange::default()
+            };
+            super::dims::record(&mut agg_dims, &t, &v, &super::dims::parse(&dims), "", one);
             *agg_exp.entry((t, v, d, p)).or_default() += 1;
         }
     }
@@ -217,14 +251,16 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                             .or_default()
                             .add(change);
                     }
+                    super::dims::record(&mut agg_dims, &t, &u.cell.1, &u.dims, &m, change);
                 }
                 moved.insert((t, u, m), (before, after));
             }
         }
-        ratio_changes(conn, &conv, &moved, &exposed, &mut agg_met).await?;
+        ratio_changes(conn, &conv, &moved, &exposed, &mut agg_met, &mut agg_dims).await?;
     }
     super::aggregates::add(conn, PG, "", &agg_exp, &agg_met, &agg_strata).await?;
-    super::aggregates::add_sketch(conn, PG, "", &agg_sketch).await?;
+    super::sketches::add(conn, PG, "", &agg_sketch).await?;
+    super::dims::add(conn, PG, "", &agg_dims).await?;
     Ok(inserted)
 }
 
@@ -233,6 +269,8 @@ struct ExposedUnit {
     cell: Cell,
     at: i64,
     stratum: i64,
+    /// Its dimension values ([`super::dims`]).
+    dims: Vec<(String, String)>,
 }
 
 /// (test, unit) → the exposed unit.
@@ -243,19 +281,28 @@ async fn exposed_cells(conn: &mut AnyConnection, units: &[(&str, &str)]) -> AppR
     let mut exposed = HashMap::new();
     for chunk in units.chunks(CHUNK) {
         let sql = format!(
-            "SELECT test, unit_id, variant, device, persona, ts, COALESCE(stratum, -1) \
+            "SELECT test, unit_id, variant, device, persona, ts, COALESCE(stratum, -1), dims \
              FROM exposures \
              WHERE (test, unit_id) IN (VALUES {})",
             values(Dialect::Postgres, chunk.len(), 2)
         );
-        type Row = (String, String, String, String, String, i64, i64);
+        type Row = (String, String, String, String, String, i64, i64, String);
         let mut q = sqlx::query_as::<_, Row>(&sql);
         for (t, u) in chunk {
             q = q.bind(*t).bind(*u);
         }
-        for (t, u, v, d, p, at, stratum) in q.fetch_all(&mut *conn).await? {
+        for (t, u, v, d, p, at, stratum, dims) in q.fetch_all(&mut *conn).await? {
             let cell = (t.clone(), v, d, p);
-            exposed.insert((t, u), ExposedUnit { cell, at, stratum });
+            let dims = super::dims::parse(&dims);
+            exposed.insert(
+                (t, u),
+                ExposedUnit {
+                    cell,
+                    at,
+                    stratum,
+                    dims,
+                },
+            );
         }
     }
     Ok(exposed)
@@ -270,6 +317,7 @@ async fn ratio_changes(
     moved: &HashMap<(String, String, String), (Totals, Totals)>,
     exposed: &Exposed,
     agg_met: &mut BTreeMap<(Cell, String), CellChange>,
+    agg_dims: &mut BTreeMap<DimKey, CellChange>,
 ) -> AppResult<()> {
     // (test, unit, ratio) → (numerator key and rule, denominator key and rule).
     type Parts<'a> = ((&'a str, Rule), (&'a str, Rule));
@@ -329,6 +377,7 @@ async fn ratio_changes(
                 .entry((unit.cell.clone(), ratio.to_owned()))
                 .or_default()
                 .add(change);
+            super::dims::record(agg_dims, t, &unit.cell.1, &unit.dims, ratio, change);
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! or a quantile's order statistics (from the metric's sketch for a unit-level quantile, from
 //! the counted events for an event-level one).
 
-use edgewise_shared::metrics::sketch::{event_quantile, Bucket, QuantileArm, Sketch};
+use edgewise_shared::metrics::sketch::{event_quantile, QuantileArm, Sketch};
 use edgewise_shared::metrics::CellChange;
 use edgewise_shared::snapshot::{MetricDef, MetricKind, QuantileLevel, VariantDef};
 use edgewise_shared::stats::{AnalysisInput, MetricType, VariantInput};
@@ -34,14 +34,7 @@ fn sketch(agg: &Aggregates, metric: &str, variant: Option<&str>, f: Filter<'_>) 
             && variant.is_none_or(|v| v == c.variant)
             && f.keeps(&c.device, &c.persona)
     }) {
-        s.add(
-            i32::try_from(c.bucket).unwrap_or(0),
-            Bucket {
-                units: c.units,
-                sum: c.sum,
-                sum_sq: c.sum_sq,
-            },
-        );
+        s.merge(&c.sketch);
     }
     s
 }
@@ -83,44 +76,122 @@ pub fn variant_inputs(
             if metric.kind == MetricKind::Quantile {
                 return quantile_input(agg, metric, &v.key, n, f, base);
             }
-            let cells = agg.metrics.iter().filter(|c: &&MetricCell| {
-                c.metric == metric.key && c.variant == v.key && f.keeps(&c.device, &c.persona)
-            });
-            let mut c = CellChange::default();
-            for cell in cells {
-                c.add(CellChange {
-                    units: cell.units,
-                    sum: cell.sum,
-                    sum_sq: cell.sum_sq,
-                    den_sum: cell.den_sum,
-                    den_sum_sq: cell.den_sum_sq,
-                    sum_product: cell.sum_product,
-                });
-            }
+            let mut c = metric_sums(agg, &metric.key, &v.key, f);
             if let Some(cap) = cap {
                 (c.sum, c.sum_sq) = sketch(agg, &metric.key, Some(&v.key), f).capped_sums(cap);
             }
-            match metric_type(metric.kind) {
-                MetricType::Binomial => VariantInput {
-                    conversions: Some(u64::try_from(c.units).unwrap_or(0).min(n)),
-                    ..base
-                },
-                MetricType::Ratio => VariantInput {
-                    numerator_sum: Some(c.sum),
-                    numerator_sum_squares: Some(c.sum_sq),
-                    denominator_sum: Some(c.den_sum),
-                    denominator_sum_squares: Some(c.den_sum_sq),
-                    numerator_denominator_sum_product: Some(c.sum_product),
-                    ..base
-                },
-                _ => VariantInput {
-                    sum: Some(c.sum),
-                    sum_squares: Some(c.sum_sq),
-                    ..base
-                },
-            }
+            input_of(metric.kind, base, c)
         })
         .collect()
+}
+
+/// A metric's sums in `variant`'s cells that `f` keeps.
+fn metric_sums(agg: &Aggregates, metric: &str, variant: &str, f: Filter<'_>) -> CellChange {
+    let mut c = CellChange::default();
+    for cell in agg.metrics.iter().filter(|c: &&MetricCell| {
+        c.metric == metric && c.variant == variant && f.keeps(&c.device, &c.persona)
+    }) {
+        c.add(CellChange {
+            units: cell.units,
+            sum: cell.sum,
+            sum_sq: cell.sum_sq,
+            den_sum: cell.den_sum,
+            den_sum_sq: cell.den_sum_sq,
+            sum_product: cell.sum_product,
+        });
+    }
+    c
+}
+
+/// A variant's input (`base`: its name and n) from its sums.
+fn input_of(kind: MetricKind, base: VariantInput, c: CellChange) -> VariantInput {
+    match metric_type(kind) {
+        MetricType::Binomial => VariantInput {
+            conversions: Some(u64::try_from(c.units).unwrap_or(0).min(base.n)),
+            ..base
+        },
+        MetricType::Ratio => VariantInput {
+            numerator_sum: Some(c.sum),
+            numerator_sum_squares: Some(c.sum_sq),
+            denominator_sum: Some(c.den_sum),
+            denominator_sum_squares: Some(c.den_sum_sq),
+            numerator_denominator_sum_product: Some(c.sum_product),
+            ..base
+        },
+        _ => VariantInput {
+            sum: Some(c.sum),
+            sum_squares: Some(c.sum_sq),
+            ..base
+        },
+    }
+}
+
+/// Whether a metric is broken down by dimension: quantiles and percentile-capped metrics
+/// need the distribution of values, which is kept per device and persona cell only.
+pub fn by_dimension(metric: &MetricDef) -> bool {
+    metric.kind != MetricKind::Quantile && metric.percentile_cap().is_none()
+}
+
+/// A metric's per-variant inputs over the units whose value of dimension `dim` is one of
+/// `values` (`rest`: every other unit of the test). `None` for a metric not kept per
+/// dimension ([`by_dimension`]).
+pub fn dimension_inputs(
+    spec: &TestSpec,
+    agg: &Aggregates,
+    metric: &MetricDef,
+    dim: &str,
+    values: &[&str],
+    rest: bool,
+) -> Option<Vec<VariantInput>> {
+    if !by_dimension(metric) {
+        return None;
+    }
+    let all_units = exposed(&spec.variants, &agg.exposures, Filter::All);
+    Some(
+        spec.variants
+            .iter()
+            .zip(all_units)
+            .map(|(v, all_n)| {
+                let rows = agg.dims.iter().filter(|r| {
+                    r.dimension == dim && r.variant == v.key && values.contains(&r.value.as_str())
+                });
+                let (mut n, mut c) = (0i64, CellChange::default());
+                for r in rows {
+                    if r.metric.is_empty() {
+                        n += r.units;
+                    } else if r.metric == metric.key {
+                        c.add(CellChange {
+                            units: r.units,
+                            sum: r.sum,
+                            sum_sq: r.sum_sq,
+                            den_sum: r.den_sum,
+                            den_sum_sq: r.den_sum_sq,
+                            sum_product: r.sum_product,
+                        });
+                    }
+                }
+                let mut n = u64::try_from(n).unwrap_or(0);
+                if rest {
+                    let all = metric_sums(agg, &metric.key, &v.key, Filter::All);
+                    n = all_n.saturating_sub(n);
+                    c = CellChange {
+                        units: all.units - c.units,
+                        sum: all.sum - c.sum,
+                        sum_sq: all.sum_sq - c.sum_sq,
+                        den_sum: all.den_sum - c.den_sum,
+                        den_sum_sq: all.den_sum_sq - c.den_sum_sq,
+                        sum_product: all.sum_product - c.sum_product,
+                    };
+                }
+                let base = VariantInput {
+                    name: v.key.clone(),
+                    n,
+                    ..VariantInput::default()
+                };
+                input_of(metric.kind, base, c)
+            })
+            .collect(),
+    )
 }
 
 /// A quantile metric's input for one variant with `exposed` units. An arm without any value

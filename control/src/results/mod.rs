@@ -20,7 +20,10 @@ use crate::model::TestSpec;
 
 mod inputs;
 
-pub use inputs::{analysis_input, exposed, metric_type, percentile_cap, variant_inputs};
+pub use inputs::{
+    analysis_input, by_dimension, dimension_inputs, exposed, metric_type, percentile_cap,
+    variant_inputs,
+};
 
 /// SRM p-values below this raise an alert (GrowthBook's default threshold).
 pub const SRM_ALERT_P: f64 = 0.001;
@@ -85,6 +88,11 @@ pub struct MetricResults {
     pub overall: Segment,
     pub by_device: BTreeMap<String, Segment>,
     pub by_persona: BTreeMap<String, Segment>,
+    /// Per exposure dimension of the test, its 20 largest values (by exposed units) and
+    /// `(other)` for the rest; absent for quantile and percentile-capped metrics, whose
+    /// distributions are kept per device and persona only.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_dimension: BTreeMap<String, BTreeMap<String, Segment>>,
 }
 
 /// The prior of a metric's Bayesian analyses: learned from past tests (`tag:<tag>` or
@@ -167,6 +175,7 @@ pub fn compute(
         &units.iter().map(|&u| u as f64).collect::<Vec<_>>(),
         weights,
     );
+    let dims = dimension_values(spec, agg);
     let devices: Vec<&str> = distinct(agg.exposures.iter().map(|c| c.device.as_str()));
     let personas: Vec<&str> = distinct(agg.exposures.iter().map(|c| persona_label(&c.persona)));
     let mut metrics: Vec<MetricResults> = spec
@@ -176,8 +185,7 @@ pub fn compute(
             let used = priors.get(&m.key);
             let prior = used.and_then(PriorUsed::prior);
             let cap = percentile_cap(spec, agg, m);
-            let segment = |f: Filter<'_>| {
-                let variants = variant_inputs(spec, agg, m, cap, f);
+            let segment_of = |variants: Vec<VariantInput>| {
                 let input = AnalysisInput {
                     prior,
                     ..analysis_input(m.kind, query.alpha, weights, variants.clone())
@@ -190,6 +198,20 @@ pub fn compute(
                 };
                 Segment { variants, analysis }
             };
+            let segment = |f: Filter<'_>| segment_of(variant_inputs(spec, agg, m, cap, f));
+            let mut by_dim = BTreeMap::new();
+            for (dim, values) in &dims {
+                let segments: BTreeMap<String, Segment> = values
+                    .iter()
+                    .filter_map(|(label, members)| {
+                        let v = dimension_inputs(spec, agg, m, dim, members, false)?;
+                        Some((label.clone(), segment_of(v)))
+                    })
+                    .collect();
+                if !segments.is_empty() {
+                    by_dim.insert(dim.clone(), segments);
+                }
+            }
             MetricResults {
                 key: m.key.clone(),
                 kind: m.kind,
@@ -205,6 +227,7 @@ pub fn compute(
                     .iter()
                     .map(|p| ((*p).to_owned(), segment(Filter::Persona(p))))
                     .collect(),
+                by_dimension: by_dim,
             }
         })
         .collect();
@@ -227,6 +250,21 @@ pub fn compute(
                 value,
             };
             differential.extend(segments::impacts(at, &input(f), &input(Filter::Not(&f))));
+        }
+        for (dim, values) in &dims {
+            for (label, members) in values {
+                let side = |rest| dimension_inputs(spec, agg, m, dim, members, rest);
+                let (Some(seg), Some(rest)) = (side(false), side(true)) else {
+                    continue;
+                };
+                let at = segments::Segment {
+                    metric: &m.key,
+                    dimension: dim,
+                    value: label,
+                };
+                let input = |v| analysis_input(m.kind, query.alpha, weights, v);
+                differential.extend(segments::impacts(at, &input(seg), &input(rest)));
+            }
         }
     }
     segments::flag(&mut differential);
@@ -252,6 +290,49 @@ pub fn compute(
         differential,
     }
 }
+
+/// A dimension's segment: its label (a value, or `(other)`) and the values it holds.
+type DimensionSegment<'a> = (String, Vec<&'a str>);
+
+/// Per dimension of the test, the segments results show: its 20 largest values by exposed
+/// units, each alone, and `(other)` holding the rest (and units stored as `(other)`).
+fn dimension_values<'a>(
+    spec: &TestSpec,
+    agg: &'a Aggregates,
+) -> Vec<(String, Vec<DimensionSegment<'a>>)> {
+    use edgewise_shared::dimensions::{top_values, OTHER};
+    spec.dimensions
+        .iter()
+        .map(|dim| {
+            let mut units: BTreeMap<&str, u64> = BTreeMap::new();
+            for r in agg
+                .dims
+                .iter()
+                .filter(|r| &r.dimension == dim && r.metric.is_empty())
+            {
+                *units.entry(r.value.as_str()).or_default() += u64::try_from(r.units).unwrap_or(0);
+            }
+            let ranked: Vec<(&str, u64)> = units
+                .iter()
+                .filter(|(v, n)| **v != OTHER && **n > 0)
+                .map(|(v, n)| (*v, *n))
+                .collect();
+            let (kept, mut rest) = top_values(&ranked, TOP_VALUES);
+            if units.get(OTHER).is_some_and(|n| *n > 0) {
+                rest.push(OTHER);
+            }
+            let mut segments: Vec<DimensionSegment> =
+                kept.into_iter().map(|v| (v.to_owned(), vec![v])).collect();
+            if !rest.is_empty() {
+                segments.push((OTHER.to_owned(), rest));
+            }
+            (dim.clone(), segments)
+        })
+        .collect()
+}
+
+/// Values shown per dimension before `(other)`, as GrowthBook does.
+pub const TOP_VALUES: usize = 20;
 
 pub fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut v: Vec<&str> = items.collect();

@@ -174,6 +174,7 @@ impl<'s> Population<'s> {
             ts: None,
             metric: None,
             value: None,
+            dimensions: None,
         };
         if !v.exposures_lost {
             let mut e = base(EventKind::Exposure, &mut self.draw);

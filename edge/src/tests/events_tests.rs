@@ -86,6 +86,7 @@ fn the_request_fills_what_the_event_leaves_out() {
             ts: Some(1000),
             metric: None,
             value: None,
+            dimensions: None,
         }]
     );
     let own = json!({"events": [{"event_id": "e2", "type": "conversion", "test": "t", "variant": "v",

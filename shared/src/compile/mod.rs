@@ -44,6 +44,8 @@ pub(crate) struct CompiledTest {
     /// For a sticky test, its tag in the edge's memory of assignments
     /// ([`crate::bandit::sticky`]).
     pub sticky: Option<u32>,
+    /// Exposure dimensions the edge stamps ([`crate::dimensions`]).
+    pub dimensions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -178,6 +178,10 @@ pub(super) fn compile_test(
     if let Err(p) = crate::metrics::check(&t.metrics) {
         return Err(bad(&p.field, p.message));
     }
+    if let Err((i, message)) = crate::dimensions::check(&t.dimensions) {
+        let field = i.map_or("dimensions".to_owned(), |i| format!("dimensions[{i}]"));
+        return Err(bad(&field, message));
+    }
     Ok(CompiledTest {
         key: t.key.clone(),
         hash_id: t.hash_id().to_owned(),
@@ -199,6 +203,7 @@ pub(super) fn compile_test(
         layer,
         metrics: t.metrics.clone(),
         sticky: t.sticky.then(|| crate::bandit::sticky::tag(&t.key)),
+        dimensions: t.dimensions.clone(),
     })
 }
 

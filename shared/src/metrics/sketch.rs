@@ -20,6 +20,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 /// The sketch's relative accuracy α.
 pub const RELATIVE_ACCURACY: f64 = 0.001;
 /// Magnitudes below this count as zero.
@@ -67,7 +69,7 @@ pub fn representative(bucket: i32) -> f64 {
 
 /// One bucket's units and their values' sum and sum of squares (a change to them, when
 /// negative).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Bucket {
     pub units: i64,
     pub sum: f64,
@@ -96,7 +98,7 @@ impl Bucket {
 }
 
 /// The buckets of some cells, added up.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Sketch {
     buckets: BTreeMap<i32, Bucket>,
 }
@@ -128,6 +130,13 @@ pub fn nearest_rank(q: f64, n: u64) -> u64 {
 impl Sketch {
     pub fn add(&mut self, bucket: i32, b: Bucket) {
         self.buckets.entry(bucket).or_default().add(b);
+    }
+
+    /// Adds another sketch's buckets (another cell's, another file's).
+    pub fn merge(&mut self, other: &Sketch) {
+        for (k, b) in &other.buckets {
+            self.add(*k, *b);
+        }
     }
 
     /// Units in the sketch.

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::http::{Client, Resp};
 use crate::tools::{self, TempDir};
+use crate::worker::{Worker, ADMIN_SECRET};
 
 #[derive(Debug)]
 pub struct ControlPlane {
@@ -144,4 +145,47 @@ impl Drop for ControlPlane {
             let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
         }
     }
+}
+
+/// What the edge assigns `unit` (a desktop Chrome visitor).
+pub fn edge_assign(worker: &Worker, unit: &str) -> Value {
+    let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    worker
+        .get(&format!("/v1/assign?unit={unit}"), &[("user-agent", ua)])
+        .json()
+}
+
+/// The decision for test `key` in an assign reply.
+pub fn decision_of(reply: &Value, key: &str) -> Option<Value> {
+    reply["decisions"]
+        .as_array()?
+        .iter()
+        .find(|d| d["test"] == key)
+        .cloned()
+}
+
+/// Starts the control plane and the worker, creates `spec` and starts it, and waits until the
+/// edge assigns it; returns how long that took after the start.
+pub fn system_with(spec: &Value) -> (ControlPlane, Worker, Duration) {
+    system_serving(spec, &[])
+}
+
+/// [`system_with`], the control plane started with `args` too.
+pub fn system_serving(spec: &Value, args: &[&str]) -> (ControlPlane, Worker, Duration) {
+    let control = ControlPlane::prepare();
+    let worker = Worker::start(&[
+        ("CONTROL_URL", control.base.as_str()),
+        ("INGEST_KEY", control.ingest_key.as_str()),
+    ]);
+    control.start_with(&worker.base, ADMIN_SECRET, args);
+    let key = spec["key"].as_str().unwrap();
+    let created = control.api("POST", "/api/v1/tests", Some(spec));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let started = control.api("POST", &format!("/api/v1/tests/{key}/start"), None);
+    assert_eq!(started.status, 200, "{}", started.body);
+    let served = ControlPlane::wait_until(Duration::from_secs(30), || {
+        decision_of(&edge_assign(&worker, "probe"), key).is_some_and(|d| d["reason"] == "assigned")
+    })
+    .unwrap_or_else(|| panic!("the edge never served {key}"));
+    (control, worker, served)
 }

@@ -13,9 +13,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use edgewise_tests::control::ControlPlane;
+use edgewise_tests::control::{
+    decision_of, edge_assign, system_serving, system_with, ControlPlane,
+};
 use edgewise_tests::tools::{self, TempDir};
-use edgewise_tests::worker::{Worker, ADMIN_SECRET};
+use edgewise_tests::worker::Worker;
 use serde_json::{json, Value};
 
 const TEST: &str = "signup-headline";
@@ -50,23 +52,8 @@ fn scenario() -> Value {
     })
 }
 
-fn edge_assign(worker: &Worker, unit: &str) -> Value {
-    let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-    worker
-        .get(&format!("/v1/assign?unit={unit}"), &[("user-agent", ua)])
-        .json()
-}
-
 fn decision(reply: &Value) -> Option<Value> {
     decision_of(reply, TEST)
-}
-
-fn decision_of(reply: &Value, key: &str) -> Option<Value> {
-    reply["decisions"]
-        .as_array()?
-        .iter()
-        .find(|d| d["test"] == key)
-        .cloned()
 }
 
 #[test]
@@ -186,32 +173,6 @@ fn a_known_winner_wins_and_faults_change_no_count() {
         "weights change → edge serves it: {:?}",
         weights_took.expect("the edge never served the new weights")
     );
-}
-
-/// Starts the control plane and the worker, creates `spec` and starts it, and waits until the
-/// edge assigns it; returns how long that took after the start.
-fn system_with(spec: &Value) -> (ControlPlane, Worker, Duration) {
-    system_serving(spec, &[])
-}
-
-/// [`system_with`], the control plane started with `args` too.
-fn system_serving(spec: &Value, args: &[&str]) -> (ControlPlane, Worker, Duration) {
-    let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
-    control.start_with(&worker.base, ADMIN_SECRET, args);
-    let key = spec["key"].as_str().unwrap();
-    let created = control.api("POST", "/api/v1/tests", Some(spec));
-    assert_eq!(created.status, 201, "{}", created.body);
-    let started = control.api("POST", &format!("/api/v1/tests/{key}/start"), None);
-    assert_eq!(started.status, 200, "{}", started.body);
-    let served = ControlPlane::wait_until(Duration::from_secs(30), || {
-        decision_of(&edge_assign(&worker, "probe"), key).is_some_and(|d| d["reason"] == "assigned")
-    })
-    .unwrap_or_else(|| panic!("the edge never served {key}"));
-    (control, worker, served)
 }
 
 /// Runs `edgewise simulate --json` on `scenario` and returns its report; `restart` lets the

@@ -9,8 +9,8 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - variant keys, and metric keys, are unique within a test; layer keys and persona keys are
   unique in their lists;
 - a ratio metric's numerator and denominator name two different non-ratio metrics of the test
-  (a ratio without two to name becomes a count) without a percentile cap, and a retention's
-  to_day is after from_day;
+  (a ratio without two to name becomes a count) without a percentile cap, a percentile-capped
+  metric names no CUPED covariate, and a retention's to_day is after from_day;
 - `start_at` is earlier than `end_at`;
 - a layer slot's range has start < end;
 - a `regex` condition's value compiles (regex-lite: no look-around or back-references);
@@ -66,6 +66,8 @@ def _metrics(metrics):
                 m["kind"] = "count"
                 m.pop("numerator", None)
                 m.pop("denominator", None)
+        if _percentile(m):
+            m.pop("covariate", None)
         if m.get("kind") == "retention":
             a, b = m.get("from_day"), m.get("to_day")
             days = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))

@@ -159,6 +159,30 @@ fn check(
     } else {
         Vec::new()
     };
+    // CUPED covariates come with the exposure, named by the test's metrics.
+    if let Some(k) = e
+        .covariates
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .find(|k| !test.covariates.iter().any(|(_, c)| c == *k))
+    {
+        return Err((
+            "covariates",
+            format!("`{k}` is no covariate of this test's metrics"),
+        ));
+    }
+    let covs = if e.kind == EventKind::Exposure {
+        test.covariates
+            .iter()
+            .map(|(metric, name)| {
+                let x = e.covariates.as_ref().and_then(|c| c.get(name)).copied();
+                (metric.clone(), x.unwrap_or(0.0))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(NewEvent {
         event_id: e.event_id,
         kind: e.kind,
@@ -175,6 +199,7 @@ fn check(
         propensity: e.propensity,
         stratum,
         dims,
+        covs,
         site: site.to_owned(),
         received_at: now,
     })
@@ -262,6 +287,12 @@ async fn catalog(state: &AppState) -> AppResult<Arc<Catalog>> {
                     .collect(),
                 bandit: t.spec.bandit_settings().is_some(),
                 dimensions: t.spec.dimensions.clone(),
+                covariates: t
+                    .spec
+                    .metrics
+                    .iter()
+                    .filter_map(|m| Some((m.key.clone(), m.covariate.clone()?)))
+                    .collect(),
             },
         );
     }
@@ -379,6 +410,7 @@ mod tests_ {
                 .collect(),
                 bandit: false,
                 dimensions: Vec::new(),
+                covariates: Vec::new(),
             },
         );
         Catalog { version: 1, tests }

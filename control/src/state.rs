@@ -25,6 +25,8 @@ pub struct CatalogTest {
     pub bandit: bool,
     /// Its exposure dimensions ([`edgewise_shared::dimensions`]).
     pub dimensions: Vec<String>,
+    /// CUPED: each metric with a covariate, and the covariate's name.
+    pub covariates: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]

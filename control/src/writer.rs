@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::db::dims;
+use crate::db::{dims, events};
 use edgewise_shared::beacon::EventKind;
 use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
@@ -372,10 +372,11 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     )?;
     let mut expose = conn.prepare_cached(
         "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
-         propensity, dims) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+         propensity, dims, covs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT DO NOTHING",
     )?;
     let mut cell_of = conn.prepare_cached(
-        "SELECT variant, device, persona, ts, stratum, dims FROM exposures \
+        "SELECT variant, device, persona, ts, stratum, dims, covs FROM exposures \
          WHERE test = ?1 AND unit_id = ?2",
     )?;
     let mut dim_known = conn.prepare_cached(&dims::known_sql(""))?;
@@ -449,9 +450,22 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                 e.ts,
                 e.stratum,
                 e.propensity,
-                dims::text(&pairs)
+                dims::text(&pairs),
+                events::covs_text(&e.covs)
             ])? == 1
             {
+                for (metric, x) in &e.covs {
+                    let cell = (
+                        e.test.clone(),
+                        e.variant.clone(),
+                        e.device.clone(),
+                        e.persona.clone(),
+                    );
+                    agg_met
+                        .entry((cell, metric.clone()))
+                        .or_default()
+                        .add(CellChange::covariate(*x, 1.0));
+                }
                 let one = CellChange {
                     units: 1,
                     ..CellChange::default()
@@ -478,7 +492,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
         if e.reads.is_empty() {
             continue;
         }
-        let Some((variant, device, persona, exposed_at, stratum, unit_dims)) = cell_of
+        let Some((variant, device, persona, exposed_at, stratum, unit_dims, unit_covs)) = cell_of
             .query_row(params![e.test, e.unit_id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -487,6 +501,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                     r.get::<_, i64>(3)?,
                     r.get::<_, Option<i64>>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             })
             .optional()?
@@ -494,6 +509,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
             continue;
         };
         let pairs = dims::parse(&unit_dims);
+        let covs = events::parse_covs(&unit_covs);
         let stratum_cell =
             |metric: &str| stratum.map(|s| (e.test.clone(), s, variant.clone(), metric.to_owned()));
         let cell: Cell = (e.test.clone(), variant.clone(), device, persona);
@@ -521,7 +537,10 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                     .or_default()
                     .add(change);
             }
-            if let Some(change) = CellChange::metric(&r.rule, before, after) {
+            if let Some(mut change) = CellChange::metric(&r.rule, before, after) {
+                if let Some(x) = covs.get(&r.key) {
+                    change = change.with_covariate(*x);
+                }
                 agg_met
                     .entry((cell.clone(), r.key.clone()))
                     .or_default()
@@ -576,12 +595,15 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
     }
     let mut add_met = conn.prepare_cached(
         "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq, \
-         den_sum, den_sum_sq, sum_product) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         den_sum, den_sum_sq, sum_product, cov_sum, cov_sum_sq, cov_product) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
          ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
          units = units + excluded.units, sum = sum + excluded.sum, \
          sum_sq = sum_sq + excluded.sum_sq, den_sum = den_sum + excluded.den_sum, \
          den_sum_sq = den_sum_sq + excluded.den_sum_sq, \
-         sum_product = sum_product + excluded.sum_product",
+         sum_product = sum_product + excluded.sum_product, \
+         cov_sum = cov_sum + excluded.cov_sum, cov_sum_sq = cov_sum_sq + excluded.cov_sum_sq, \
+         cov_product = cov_product + excluded.cov_product",
     )?;
     let mut add_stratum = conn.prepare_cached(
         "INSERT INTO agg_strata (test, stratum, variant, metric, units, sum, sum_sq) \
@@ -604,7 +626,10 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
             c.sum_sq,
             c.den_sum,
             c.den_sum_sq,
-            c.sum_product
+            c.sum_product,
+            c.cov_sum,
+            c.cov_sum_sq,
+            c.cov_product
         ])?;
     }
     let mut add_sketch = conn.prepare_cached(

@@ -77,6 +77,7 @@ fn event(
         propensity: None,
         stratum: None,
         dims: Vec::new(),
+        covs: Vec::new(),
         site: "s".into(),
         received_at: 1_000,
     }

@@ -27,6 +27,7 @@ fn exposure(id: &str, unit: &str) -> NewEvent {
         propensity: None,
         stratum: None,
         dims: Vec::new(),
+        covs: Vec::new(),
         site: "s".into(),
         received_at: 1_000,
     }

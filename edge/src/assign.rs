@@ -343,6 +343,7 @@ pub fn assign(
                             .map(|n| (n.clone(), dimensions::value_of(n, &visitor)))
                             .collect()
                     }),
+                    covariates: None,
                 })
             })
             .collect()

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::device::DeviceClass;
 pub use crate::limits::{MAX_BATCH_EVENTS, MAX_EVENT_VALUE, MAX_ID_BYTES};
 
+/// Covariates on one exposure.
+pub const MAX_COVARIATES: usize = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -51,6 +54,10 @@ pub struct Event {
     /// ([`crate::dimensions`]), at most 5, each at most 64 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dimensions: Option<std::collections::BTreeMap<String, String>>,
+    /// Exposures: pre-exposure values of the unit (CUPED covariates, named by the test's
+    /// metrics' `covariate`), at most 20, each at most [`MAX_EVENT_VALUE`] in size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covariates: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// A problem with one field of one event.
@@ -114,6 +121,25 @@ impl Event {
                 }
                 if value.chars().count() > crate::dimensions::MAX_VALUE_CHARS {
                     return err("dimensions", "values are at most 64 characters");
+                }
+            }
+        }
+        if let Some(covs) = &self.covariates {
+            if self.kind == EventKind::Conversion {
+                return err(
+                    "covariates",
+                    "a conversion has no covariates (its unit's exposure has)",
+                );
+            }
+            if covs.len() > MAX_COVARIATES {
+                return err("covariates", "at most 20 covariates");
+            }
+            for (name, v) in covs {
+                if !crate::limits::is_key(name) {
+                    return err("covariates", crate::limits::KEY_RULE);
+                }
+                if !(-MAX_EVENT_VALUE..=MAX_EVENT_VALUE).contains(v) {
+                    return err("covariates", "values are at most 1e12 in size");
                 }
             }
         }

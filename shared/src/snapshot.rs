@@ -235,6 +235,11 @@ pub struct MetricDef {
     /// Quantile metrics: which quantile of which values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile: Option<QuantileDef>,
+    /// CUPED: the name of a pre-exposure value each unit's exposure carries in `covariates`
+    /// (its revenue over the 30 days before, say); 0 for a unit whose exposure has none.
+    /// Binomial, retention, value and count metrics only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covariate: Option<String>,
 }
 
 /// How a unit's value is capped: `{"type": "absolute", "value": 100}`, or at a percentile of

@@ -75,14 +75,18 @@ pub(crate) async fn add(
     for chunk in met.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO {schema}agg_metrics (test, variant, device, persona, metric, units, \
-             sum, sum_sq, den_sum, den_sum_sq, sum_product) VALUES {} \
+             sum, sum_sq, den_sum, den_sum_sq, sum_product, cov_sum, cov_sum_sq, cov_product) \
+             VALUES {} \
              ON CONFLICT (test, variant, device, persona, metric) DO UPDATE SET \
              units = agg_metrics.units + excluded.units, sum = agg_metrics.sum + excluded.sum, \
              sum_sq = agg_metrics.sum_sq + excluded.sum_sq, \
              den_sum = agg_metrics.den_sum + excluded.den_sum, \
              den_sum_sq = agg_metrics.den_sum_sq + excluded.den_sum_sq, \
-             sum_product = agg_metrics.sum_product + excluded.sum_product",
-            values(dialect, chunk.len(), 11)
+             sum_product = agg_metrics.sum_product + excluded.sum_product, \
+             cov_sum = agg_metrics.cov_sum + excluded.cov_sum, \
+             cov_sum_sq = agg_metrics.cov_sum_sq + excluded.cov_sum_sq, \
+             cov_product = agg_metrics.cov_product + excluded.cov_product",
+            values(dialect, chunk.len(), 14)
         );
         let mut q = sqlx::query(&sql);
         for (((t, v, d, p), m), c) in chunk {
@@ -97,7 +101,10 @@ pub(crate) async fn add(
                 .bind(c.sum_sq)
                 .bind(c.den_sum)
                 .bind(c.den_sum_sq)
-                .bind(c.sum_product);
+                .bind(c.sum_product)
+                .bind(c.cov_sum)
+                .bind(c.cov_sum_sq)
+                .bind(c.cov_product);
         }
         q.execute(&mut *conn).await?;
     }
@@ -131,6 +138,11 @@ pub struct MetricCell {
     pub den_sum: f64,
     pub den_sum_sq: f64,
     pub sum_product: f64,
+    /// CUPED: the covariate's sum and sum of squares over the cell's exposed units, and the
+    /// sum of per-unit value × covariate (0 for a metric without a covariate).
+    pub cov_sum: f64,
+    pub cov_sum_sq: f64,
+    pub cov_product: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -165,7 +177,8 @@ pub(crate) enum Table {
 }
 
 /// An `agg_metrics` row's sums.
-pub(crate) const METRIC_SUMS: &str = "units, sum, sum_sq, den_sum, den_sum_sq, sum_product";
+pub(crate) const METRIC_SUMS: &str =
+    "units, sum, sum_sq, den_sum, den_sum_sq, sum_product, cov_sum, cov_sum_sq, cov_product";
 
 /// SQL selecting `test`, the cell's columns and its sums from `table`, for the tests `cond` (a
 /// condition on `test`, which may bind `$1`) selects: on SQLite summed over every file
@@ -185,7 +198,8 @@ pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String
             METRIC_SUMS,
             "CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq, \
              SUM(den_sum) AS den_sum, SUM(den_sum_sq) AS den_sum_sq, \
-             SUM(sum_product) AS sum_product",
+             SUM(sum_product) AS sum_product, SUM(cov_sum) AS cov_sum, \
+             SUM(cov_sum_sq) AS cov_sum_sq, SUM(cov_product) AS cov_product",
         ),
     };
     if schemas.is_empty() {
@@ -276,7 +290,8 @@ pub async fn of_running_tests(
         "SELECT test, variant, '' AS device, '' AS persona, metric, \
          CAST(SUM(units) AS BIGINT) AS units, SUM(sum) AS sum, SUM(sum_sq) AS sum_sq, \
          SUM(den_sum) AS den_sum, SUM(den_sum_sq) AS den_sum_sq, \
-         SUM(sum_product) AS sum_product \
+         SUM(sum_product) AS sum_product, SUM(cov_sum) AS cov_sum, \
+         SUM(cov_sum_sq) AS cov_sum_sq, SUM(cov_product) AS cov_product \
          FROM ({}) s GROUP BY test, metric, variant ORDER BY test, metric, variant",
         summed_sql(schemas, Table::Metrics, RUNNING)
     ))
@@ -338,19 +353,20 @@ pub async fn delete_unit(
             ),
         };
         let cell_sql = format!(
-            "SELECT variant, device, persona, stratum, dims FROM {prefix}exposures \
+            "SELECT variant, device, persona, stratum, dims, covs FROM {prefix}exposures \
              WHERE test = $1 AND unit_id = $2"
         );
         let metrics_sql = format!(
             "SELECT metric, conversions, value FROM {prefix}unit_metrics \
              WHERE test = $1 AND unit_id = $2 AND conversions > 0"
         );
-        let cell: Option<(String, String, String, Option<i64>, String)> = sqlx::query_as(&cell_sql)
+        type Row = (String, String, String, Option<i64>, String, String);
+        let cell: Option<Row> = sqlx::query_as(&cell_sql)
             .bind(test)
             .bind(unit_id)
             .fetch_optional(&mut *conn)
             .await?;
-        if let Some((variant, device, persona, stratum, unit_dims)) = cell {
+        if let Some((variant, device, persona, stratum, unit_dims, unit_covs)) = cell {
             let d = deltas.entry(prefix.clone()).or_default();
             let (agg_exp, agg_met, agg_strata, agg_sketch) = (
                 &mut d.exposures,
@@ -390,7 +406,17 @@ pub async fn delete_unit(
                 .into_iter()
                 .map(|(m, conversions, value)| (m, Totals { conversions, value }))
                 .collect();
+            let covs = super::events::parse_covs(&unit_covs);
+            for (metric, x) in &covs {
+                agg_met
+                    .entry((cell.clone(), metric.clone()))
+                    .or_default()
+                    .add(CellChange::covariate(*x, -1.0));
+            }
             for (metric, change) in unit_share(&metrics[test], &totals) {
+                let change = covs
+                    .get(&metric)
+                    .map_or(change, |x| change.with_covariate(*x));
                 // Ratios are not kept per stratum.
                 let ratio = metrics[test]
                     .iter()
@@ -399,7 +425,10 @@ pub async fn delete_unit(
                     agg_strata.insert(c, change);
                 }
                 super::dims::record(&mut d.dims, test, &variant, &pairs, &metric, change);
-                agg_met.insert((cell.clone(), metric), change);
+                agg_met
+                    .entry((cell.clone(), metric))
+                    .or_default()
+                    .add(change);
             }
             for d in &metrics[test] {
                 let (Some(rule), Some(t)) = (d.rule(), totals.get(&d.key)) else {

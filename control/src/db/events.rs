@@ -53,6 +53,9 @@ pub struct NewEvent {
     /// Exposures to a test with dimensions: the visitor's value of each, as `(dimension,
     /// value)` pairs in the test's dimensions' order (normalised; `(none)` when not sent).
     pub dims: Vec<(String, String)>,
+    /// Exposures to a test with CUPED metrics: per such metric, the unit's covariate (0 when
+    /// not sent).
+    pub covs: Vec<(String, f64)>,
     /// The site whose ingestion key sent it, and when it arrived (Unix ms).
     pub site: String,
     pub received_at: i64,
@@ -117,6 +120,7 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
     let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
     let mut agg_dims: BTreeMap<DimKey, CellChange> = BTreeMap::new();
+    let mut agg_met: BTreeMap<(Cell, String), CellChange> = BTreeMap::new();
     let exposures: Vec<&NewEvent> = first.into_values().collect();
     // Each exposure's dimension values as they will be stored: kept, or `(other)`.
     let mut admission = super::dims::Admission::default();
@@ -143,11 +147,12 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     for (chunk, dims) in exposures.chunks(CHUNK).zip(stored_dims.chunks(CHUNK)) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
-             propensity, dims) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
-             RETURNING test, variant, device, persona, stratum, dims",
-            values(PG, chunk.len(), 9),
+             propensity, dims, covs) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
+             RETURNING test, variant, device, persona, stratum, dims, covs",
+            values(PG, chunk.len(), 10),
         );
-        let mut q = sqlx::query_as::<_, (String, String, String, String, i64, String)>(&sql);
+        type Row = (String, String, String, String, i64, String, String);
+        let mut q = sqlx::query_as::<_, Row>(&sql);
         for (e, d) in chunk.iter().zip(dims) {
             // No NULL binds in multi-row statements (see insert_events): a unit outside any
             // bandit is stored with stratum -1 and propensity 0.
@@ -160,9 +165,17 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 .bind(e.ts)
                 .bind(e.stratum.unwrap_or(NO_STRATUM))
                 .bind(e.propensity.unwrap_or(0.0))
-                .bind(d);
+                .bind(d)
+                .bind(covs_text(&e.covs));
         }
-        for (t, v, d, p, stratum, dims) in q.fetch_all(&mut *conn).await? {
+        for (t, v, d, p, stratum, dims, covs) in q.fetch_all(&mut *conn).await? {
+            for (metric, x) in parse_covs(&covs) {
+                let cell = (t.clone(), v.clone(), d.clone(), p.clone());
+                agg_met
+                    .entry((cell, metric))
+                    .or_default()
+                    .add(CellChange::covariate(x, 1.0));
+            }
             if stratum != NO_STRATUM {
                 agg_strata
                     .entry((t.clone(), stratum, v.clone(), String::new()))
@@ -184,7 +197,6 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
         .copied()
         .filter(|e| e.kind == EventKind::Conversion && !e.reads.is_empty())
         .collect();
-    let mut agg_met: BTreeMap<(Cell, String), CellChange> = BTreeMap::new();
     let mut agg_sketch: BTreeMap<SketchKey, Bucket> = BTreeMap::new();
     if !conversions.is_empty() {
         let units: BTreeSet<(&str, &str)> = conversions
@@ -238,9 +250,12 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                             .add(change);
                     }
                 }
-                if let (Some(u), Some(change)) =
+                if let (Some(u), Some(mut change)) =
                     (unit, CellChange::metric(&reader.rule, before, after))
                 {
+                    if let Some(x) = u.covs.get(&m) {
+                        change = change.with_covariate(*x);
+                    }
                     agg_met
                         .entry((u.cell.clone(), m.clone()))
                         .or_default()
@@ -264,6 +279,24 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     Ok(inserted)
 }
 
+/// The stored text of a unit's CUPED covariates (`exposures.covs`): a JSON object, metric key
+/// to covariate; `""` without any.
+pub(crate) fn covs_text(covs: &[(String, f64)]) -> String {
+    if covs.is_empty() {
+        return String::new();
+    }
+    let m: BTreeMap<&str, f64> = covs.iter().map(|(k, x)| (k.as_str(), *x)).collect();
+    serde_json::to_string(&m).unwrap_or_default()
+}
+
+/// A unit's stored CUPED covariates, metric key to covariate.
+pub(crate) fn parse_covs(text: &str) -> HashMap<String, f64> {
+    if text.is_empty() {
+        return HashMap::new();
+    }
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 /// An exposed unit: its cell, when it was first exposed, and its bandit stratum.
 struct ExposedUnit {
     cell: Cell,
@@ -271,6 +304,8 @@ struct ExposedUnit {
     stratum: i64,
     /// Its dimension values ([`super::dims`]).
     dims: Vec<(String, String)>,
+    /// Its CUPED covariates, per metric.
+    covs: HashMap<String, f64>,
 }
 
 /// (test, unit) → the exposed unit.
@@ -281,26 +316,37 @@ async fn exposed_cells(conn: &mut AnyConnection, units: &[(&str, &str)]) -> AppR
     let mut exposed = HashMap::new();
     for chunk in units.chunks(CHUNK) {
         let sql = format!(
-            "SELECT test, unit_id, variant, device, persona, ts, COALESCE(stratum, -1), dims \
+            "SELECT test, unit_id, variant, device, persona, ts, COALESCE(stratum, -1), dims, \
+             covs \
              FROM exposures \
              WHERE (test, unit_id) IN (VALUES {})",
             values(Dialect::Postgres, chunk.len(), 2)
         );
-        type Row = (String, String, String, String, String, i64, i64, String);
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            String,
+        );
         let mut q = sqlx::query_as::<_, Row>(&sql);
         for (t, u) in chunk {
             q = q.bind(*t).bind(*u);
         }
-        for (t, u, v, d, p, at, stratum, dims) in q.fetch_all(&mut *conn).await? {
+        for (t, u, v, d, p, at, stratum, dims, covs) in q.fetch_all(&mut *conn).await? {
             let cell = (t.clone(), v, d, p);
-            let dims = super::dims::parse(&dims);
             exposed.insert(
                 (t, u),
                 ExposedUnit {
                     cell,
                     at,
                     stratum,
-                    dims,
+                    dims: super::dims::parse(&dims),
+                    covs: parse_covs(&covs),
                 },
             );
         }

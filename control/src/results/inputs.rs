@@ -80,7 +80,7 @@ pub fn variant_inputs(
             if let Some(cap) = cap {
                 (c.sum, c.sum_sq) = sketch(agg, &metric.key, Some(&v.key), f).capped_sums(cap);
             }
-            input_of(metric.kind, base, c)
+            input_of(metric.kind, metric.covariate.is_some(), base, c)
         })
         .collect()
 }
@@ -98,13 +98,27 @@ fn metric_sums(agg: &Aggregates, metric: &str, variant: &str, f: Filter<'_>) -> 
             den_sum: cell.den_sum,
             den_sum_sq: cell.den_sum_sq,
             sum_product: cell.sum_product,
+            cov_sum: cell.cov_sum,
+            cov_sum_sq: cell.cov_sum_sq,
+            cov_product: cell.cov_product,
         });
     }
     c
 }
 
-/// A variant's input (`base`: its name and n) from its sums.
-fn input_of(kind: MetricKind, base: VariantInput, c: CellChange) -> VariantInput {
+/// A variant's input (`base`: its name and n) from its sums, with the CUPED covariate's
+/// when `cuped`.
+fn input_of(kind: MetricKind, cuped: bool, base: VariantInput, c: CellChange) -> VariantInput {
+    let base = if cuped {
+        VariantInput {
+            covariate_sum: Some(c.cov_sum),
+            covariate_sum_squares: Some(c.cov_sum_sq),
+            sum_product_metric_covariate: Some(c.cov_product),
+            ..base
+        }
+    } else {
+        base
+    };
     match metric_type(kind) {
         MetricType::Binomial => VariantInput {
             conversions: Some(u64::try_from(c.units).unwrap_or(0).min(base.n)),
@@ -167,6 +181,7 @@ pub fn dimension_inputs(
                             den_sum: r.den_sum,
                             den_sum_sq: r.den_sum_sq,
                             sum_product: r.sum_product,
+                            ..CellChange::default()
                         });
                     }
                 }
@@ -181,6 +196,7 @@ pub fn dimension_inputs(
                         den_sum: all.den_sum - c.den_sum,
                         den_sum_sq: all.den_sum_sq - c.den_sum_sq,
                         sum_product: all.sum_product - c.sum_product,
+                        ..CellChange::default()
                     };
                 }
                 let base = VariantInput {
@@ -188,7 +204,8 @@ pub fn dimension_inputs(
                     n,
                     ..VariantInput::default()
                 };
-                input_of(metric.kind, base, c)
+                // CUPED sums are kept per device and persona cell only.
+                input_of(metric.kind, false, base, c)
             })
             .collect(),
     )

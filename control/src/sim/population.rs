@@ -175,6 +175,7 @@ impl<'s> Population<'s> {
             metric: None,
             value: None,
             dimensions: None,
+            covariates: None,
         };
         if !v.exposures_lost {
             let mut e = base(EventKind::Exposure, &mut self.draw);

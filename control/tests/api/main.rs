@@ -8,6 +8,7 @@ mod bandits;
 mod binary;
 mod common;
 mod credentials;
+mod cuped;
 mod dimensions;
 mod hardening;
 mod health;

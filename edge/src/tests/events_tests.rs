@@ -87,6 +87,7 @@ fn the_request_fills_what_the_event_leaves_out() {
             metric: None,
             value: None,
             dimensions: None,
+            covariates: None,
         }]
     );
     let own = json!({"events": [{"event_id": "e2", "type": "conversion", "test": "t", "variant": "v",

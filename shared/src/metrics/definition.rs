@@ -165,6 +165,23 @@ fn check_one(all: &[MetricDef], m: &MetricDef) -> Result<(), (&'static str, Stri
     if m.kind != MetricKind::Quantile {
         absent("quantile", m.quantile.is_some())?;
     }
+    if let Some(c) = &m.covariate {
+        if matches!(m.kind, MetricKind::Ratio | MetricKind::Quantile) {
+            return Err((
+                "covariate",
+                format!("CUPED does not apply to a {kind} metric (gbstats 0.8.0 cannot adjust it)"),
+            ));
+        }
+        if m.percentile_cap().is_some() {
+            return Err((
+                "covariate",
+                "CUPED does not apply with a percentile cap, known only at analysis".into(),
+            ));
+        }
+        if !is_key(c) {
+            return Err(("covariate", KEY_RULE.to_owned()));
+        }
+    }
     if let Some(h) = m.delay_hours {
         if !(0.0..=MAX_WINDOW_HOURS).contains(&h) {
             return Err(("delay_hours", format!("must be 0 to {MAX_WINDOW_HOURS}")));
@@ -395,6 +412,14 @@ mod tests {
             (
                 json!([views, {"key": "rev", "kind": "value", "cap": {"type": "percentile", "value": 0.99}}, {"key": "rpv", "kind": "ratio", "numerator": "rev", "denominator": "views"}]),
                 "metrics[1].cap",
+            ),
+            (
+                json!([{"key": "p90", "kind": "quantile", "quantile": {"nu": 0.9}, "covariate": "pre"}]),
+                "metrics[0].covariate",
+            ),
+            (
+                json!([{"key": "rev", "kind": "value", "covariate": "has space"}]),
+                "metrics[0].covariate",
             ),
         ] {
             assert_eq!(problem(metrics.clone()).0, field, "{metrics}");

@@ -107,6 +107,11 @@ pub struct CellChange {
     pub den_sum: f64,
     pub den_sum_sq: f64,
     pub sum_product: f64,
+    /// CUPED: the covariate's sum and sum of squares over the cell's exposed units, and the
+    /// sum of per-unit value × covariate.
+    pub cov_sum: f64,
+    pub cov_sum_sq: f64,
+    pub cov_product: f64,
 }
 
 impl CellChange {
@@ -140,11 +145,33 @@ impl CellChange {
             den_sum: d.1 - d.0,
             den_sum_sq: (d.1 - d.0) * (d.1 + d.0),
             sum_product: m.1 * d.1 - m.0 * d.0,
+            ..CellChange::default()
         })
+    }
+
+    /// A unit with covariate `x` joins (`sign` 1) or leaves (−1) the cell.
+    pub fn covariate(x: f64, sign: f64) -> CellChange {
+        CellChange {
+            cov_sum: sign * x,
+            cov_sum_sq: sign * x * x,
+            ..CellChange::default()
+        }
+    }
+
+    /// This change with its part of the covariate's cross-product, for a unit whose value
+    /// moved by `sum` (this change's) and whose covariate is `x`.
+    pub fn with_covariate(self, x: f64) -> CellChange {
+        CellChange {
+            cov_product: self.sum * x,
+            ..self
+        }
     }
 
     pub fn add(&mut self, c: CellChange) {
         self.units += c.units;
+        self.cov_sum += c.cov_sum;
+        self.cov_sum_sq += c.cov_sum_sq;
+        self.cov_product += c.cov_product;
         self.sum += c.sum;
         self.sum_sq += c.sum_sq;
         self.den_sum += c.den_sum;
@@ -299,6 +326,7 @@ mod tests {
                 den_sum: 6.0,
                 den_sum_sq: 36.0,
                 sum_product: 18.0,
+                ..CellChange::default()
             }
         );
         assert_eq!(CellChange::ratio((3.0, 3.0), (6.0, 6.0)), None);

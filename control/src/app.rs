@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/personas"),
     ("PUT", "/api/v1/allowed-origins"),
     ("PUT", "/api/v1/decision"),
+    ("PUT", "/api/v1/dimensions"),
     ("GET", "/api/v1/snapshots"),
     ("GET", "/api/v1/snapshots/{version}"),
     ("POST", "/api/v1/snapshots/{version}/rollback"),

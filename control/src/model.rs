@@ -205,6 +205,9 @@ pub struct Settings {
     pub personas: Vec<PersonaDef>,
     pub allowed_origins: Vec<String>,
     pub decision: DecisionSettings,
+    /// The exposure dimensions a test created without its own gets.
+    #[serde(default)]
+    pub dimensions: Vec<String>,
 }
 
 /// Builds the snapshot body for the published tests (sorted by key, so equal state gives equal

@@ -32,14 +32,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::db::{dims, events};
+use crate::db::{cells, dims};
 use edgewise_shared::beacon::EventKind;
 use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::aggregates::{Cell, StratumCell};
+use crate::db::cells::{Cell, StratumCell};
 use crate::db::events::{Applied, NewEvent};
 use crate::db::{shard_of, SqliteFile};
 use crate::error::{AppError, AppResult};
@@ -451,7 +451,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
                 e.stratum,
                 e.propensity,
                 dims::text(&pairs),
-                events::covs_text(&e.covs)
+                cells::covs_text(&e.covs)
             ])? == 1
             {
                 for (metric, x) in &e.covs {
@@ -509,7 +509,7 @@ fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Result<Vec<App
             continue;
         };
         let pairs = dims::parse(&unit_dims);
-        let covs = events::parse_covs(&unit_covs);
+        let covs = cells::parse_covs(&unit_covs);
         let stratum_cell =
             |metric: &str| stratum.map(|s| (e.test.clone(), s, variant.clone(), metric.to_owned()));
         let cell: Cell = (e.test.clone(), variant.clone(), device, persona);

@@ -1,6 +1,6 @@
 //! Site-wide settings: layers, holdout, personas and allowed origins (validated by compiling the
-//! snapshot they would produce), and the monitor's decision defaults. Each is replaced whole by
-//! a `PUT`.
+//! snapshot they would produce), the monitor's decision defaults, and the exposure dimensions
+//! new tests get. Each is replaced whole by a `PUT`.
 
 use axum::extract::State;
 use axum::routing::{get, put};
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/personas", put(put_personas))
         .route("/api/v1/allowed-origins", put(put_origins))
         .route("/api/v1/decision", put(put_decision))
+        .route("/api/v1/dimensions", put(put_dimensions))
 }
 
 async fn read(State(state): State<AppState>, _: Caller<Viewer>) -> AppResult<Json<Settings>> {
@@ -104,4 +105,17 @@ async fn put_decision(
     v.check()
         .map_err(|e| crate::error::AppError::invalid(e.field, e.message))?;
     replace(&s, &a, "decision", v, |st, v| st.decision = v).await
+}
+
+/// The exposure dimensions a test created without its own gets (at most 5).
+async fn put_dimensions(
+    State(s): State<AppState>,
+    Caller(a, _): Caller<Editor>,
+    JsonBody(v): JsonBody<Vec<String>>,
+) -> AppResult<Json<Settings>> {
+    edgewise_shared::dimensions::check(&v).map_err(|(i, message)| {
+        let field = i.map_or("dimensions".to_owned(), |i| format!("dimensions[{i}]"));
+        crate::error::AppError::invalid(field, message)
+    })?;
+    replace(&s, &a, "dimensions", v, |st, v| st.dimensions = v).await
 }

@@ -63,7 +63,7 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     Caller(actor, _): Caller<Editor>,
-    JsonBody(spec): JsonBody<TestSpec>,
+    JsonBody(mut spec): JsonBody<TestSpec>,
 ) -> AppResult<(StatusCode, Json<TestRecord>)> {
     let mut m = Mutation::begin(&state.db).await?;
     let others = tests::list(&mut m.tx, None).await?;
@@ -73,6 +73,10 @@ async fn create(
         .cloned()
         .collect();
     let cfg = settings::load(&mut m.tx).await?;
+    // A test without dimensions of its own gets the org's.
+    if spec.dimensions.is_empty() {
+        spec.dimensions = cfg.dimensions.clone();
+    }
     validate_test(&spec, &published, &cfg, false).into_result()?;
     if !tests::insert(&mut m.tx, &spec, m.at).await? {
         return Err(AppError::Conflict(format!(

@@ -9,21 +9,12 @@ use edgewise_shared::snapshot::MetricDef;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
+use super::cells::{Cell, StratumCell, NO_STRATUM};
 use super::dialect::{values, CHUNK};
 use super::dims::DimKey;
 use super::sketches::{self, SketchCell, SketchKey};
 use super::Dialect;
 use crate::error::AppResult;
-
-/// An aggregate cell's key: test, variant, device, persona.
-pub(crate) type Cell = (String, String, String, String);
-
-/// A bandit's per-stratum cell: test, stratum (the snapshot version that assigned the unit),
-/// variant, metric (`""` counts exposed units).
-pub(crate) type StratumCell = (String, i64, String, String);
-
-/// The stratum stored for a unit outside any bandit.
-pub(crate) const NO_STRATUM: i64 = -1;
 
 /// Adds deltas to the aggregate rows (negative deltas subtract, for unit deletion); `schema`
 /// names the SQLite file whose rows they are (`""` for the connection's default).
@@ -406,7 +397,7 @@ pub async fn delete_unit(
                 .into_iter()
                 .map(|(m, conversions, value)| (m, Totals { conversions, value }))
                 .collect();
-            let covs = super::events::parse_covs(&unit_covs);
+            let covs = super::cells::parse_covs(&unit_covs);
             for (metric, x) in &covs {
                 agg_met
                     .entry((cell.clone(), metric.clone()))

@@ -23,7 +23,7 @@ use edgewise_shared::metrics::{CellChange, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::aggregates::{Cell, StratumCell, NO_STRATUM};
+use super::cells::{covs_text, parse_covs, Cell, StratumCell, NO_STRATUM};
 use super::dialect::{values, CHUNK};
 use super::dims::DimKey;
 use super::sketches::SketchKey;
@@ -277,24 +277,6 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     super::sketches::add(conn, PG, "", &agg_sketch).await?;
     super::dims::add(conn, PG, "", &agg_dims).await?;
     Ok(inserted)
-}
-
-/// The stored text of a unit's CUPED covariates (`exposures.covs`): a JSON object, metric key
-/// to covariate; `""` without any.
-pub(crate) fn covs_text(covs: &[(String, f64)]) -> String {
-    if covs.is_empty() {
-        return String::new();
-    }
-    let m: BTreeMap<&str, f64> = covs.iter().map(|(k, x)| (k.as_str(), *x)).collect();
-    serde_json::to_string(&m).unwrap_or_default()
-}
-
-/// A unit's stored CUPED covariates, metric key to covariate.
-pub(crate) fn parse_covs(text: &str) -> HashMap<String, f64> {
-    if text.is_empty() {
-        return HashMap::new();
-    }
-    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// An exposed unit: its cell, when it was first exposed, and its bandit stratum.

@@ -9,6 +9,7 @@
 pub mod aggregates;
 pub mod audit;
 pub mod bandits;
+pub(crate) mod cells;
 pub mod dialect;
 pub mod dims;
 pub mod events;

@@ -1,5 +1,5 @@
-//! The `settings` table: site-wide snapshot parts (layers, holdout, personas, origins) and the
-//! monitor's decision defaults, one JSON value per key.
+//! The `settings` table: site-wide snapshot parts (layers, holdout, personas, origins), the
+//! monitor's decision defaults and the default exposure dimensions, one JSON value per key.
 
 use sqlx::AnyConnection;
 
@@ -18,6 +18,7 @@ pub async fn load(conn: &mut AnyConnection) -> AppResult<Settings> {
             "personas" => s.personas = serde_json::from_str(&value)?,
             "allowed_origins" => s.allowed_origins = serde_json::from_str(&value)?,
             "decision" => s.decision = serde_json::from_str(&value)?,
+            "dimensions" => s.dimensions = serde_json::from_str(&value)?,
             _ => {}
         }
     }

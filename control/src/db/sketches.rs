@@ -11,7 +11,7 @@ use edgewise_shared::metrics::sketch::{Bucket, Sketch};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::aggregates::Cell;
+use super::cells::Cell;
 use super::dialect::{values, CHUNK};
 use super::Dialect;
 use crate::error::AppResult;

@@ -4,7 +4,8 @@
 //! its own analysis and SRM; the one country whose units respond differently is flagged by
 //! the differential impact and no other segment is; erasure takes a unit out of its segments;
 //! a test keeps at most 1,000 values per dimension; bad names and unknown dimensions are
-//! refused naming the field, and a running test's dimensions are frozen.
+//! refused naming the field, a running test's dimensions are frozen, and a test created
+//! without dimensions gets the org's.
 
 use std::collections::BTreeMap;
 
@@ -338,5 +339,31 @@ async fn bad_dimensions_name_the_field(app: TestApp) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {e}");
         assert!(e.to_string().contains(field), "{field}: {e}");
     }
+
+    // The org's dimensions: checked the same way, and given to a test created without any.
+    let (s, e) = app
+        .put("/api/v1/dimensions", json!(["browser", "town"]))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("dimensions[1]"), "{e}");
+    let (s, b) = app
+        .put("/api/v1/dimensions", json!(["browser", "source"]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["dimensions"], json!(["browser", "source"]));
+    let mut bare = spec();
+    bare.as_object_mut().unwrap().remove("dimensions");
+    let (s, t) = app.post("/api/v1/tests", bare).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(t["dimensions"], json!(["browser", "source"]));
+    let (s, t) = app
+        .post(
+            "/api/v1/tests",
+            json!({"key": "own", "dimensions": ["country"],
+        "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(t["dimensions"], json!(["country"]));
     app.shutdown().await;
 }

@@ -56,6 +56,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("GET", "/api/v1/ingest-keys", Admin, Value::Null),
         ("DELETE", "/api/v1/ingest-keys/{id}", Admin, Value::Null),
         ("PUT", "/api/v1/decision", Editor, json!({})),
+        ("PUT", "/api/v1/dimensions", Editor, json!(["country"])),
         ("GET", "/api/v1/monitor", Viewer, Value::Null),
         ("POST", "/api/v1/monitor/run", Admin, Value::Null),
         ("GET", "/api/v1/tests/{key}/monitor", Viewer, Value::Null),

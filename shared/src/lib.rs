@@ -14,7 +14,8 @@
 //! [`decide`] (feature `stats`) holds the monitor's decisions: recommendations, anomalies and
 //! what to do about them. [`bandit`] moves traffic toward the best arm (the update needs
 //! `stats`; the edge's memory of each visitor's arm does not). [`learn`] (feature `stats`)
-//! learns priors and predictions from past tests. [`limits`] holds every limit on what
+//! learns priors and predictions from past tests; [`plan`] (feature `stats`) drafts a test
+//! from a template, sizes it and scores its risk. [`limits`] holds every limit on what
 //! Edgewise accepts.
 //!
 //! Nothing here does I/O, reads a clock or draws randomness: time comes in as an argument, so the
@@ -38,6 +39,8 @@ pub mod hash;
 pub mod learn;
 pub mod limits;
 pub mod metrics;
+#[cfg(feature = "stats")]
+pub mod plan;
 #[cfg(feature = "stats")]
 pub mod segments;
 pub mod snapshot;

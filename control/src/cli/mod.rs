@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod assign;
 mod bandit;
 mod learn;
+mod plan;
 mod recommend;
 mod serve;
 mod simulate;
@@ -38,6 +39,9 @@ enum Command {
     Predict(learn::PredictArgs),
     /// Units per arm (and days) needed to detect a relative effect.
     Power(stats::PowerArgs),
+    /// Draft a test from a template: variants, metrics, the sample size per arm, the expected
+    /// days at the given traffic, the coverage/duration trade-off and the risk score, as JSON.
+    Plan(plan::PlanArgs),
     /// What the monitor would recommend for a test: keep running, ship, stop without a winner,
     /// or stop on a guardrail, with its reasons.
     Recommend(recommend::RecommendArgs),
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => assign::validate(args),
         Command::Stats(args) => stats::stats(args),
         Command::Power(args) => stats::power(args),
+        Command::Plan(args) => plan::plan_cmd(args),
         Command::Bandit(args) => bandit::bandit(args),
         Command::Learn(args) => learn::learn_cmd(args),
         Command::Predict(args) => learn::predict_cmd(args),

@@ -18,6 +18,7 @@ mod lifecycle;
 mod metrics;
 mod monitor;
 mod openapi;
+mod plans;
 mod publish;
 mod quantiles;
 mod results;

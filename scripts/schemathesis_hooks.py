@@ -15,6 +15,8 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - a layer slot's range has start < end;
 - a `regex` condition's value compiles (regex-lite: no look-around or back-references);
 - a webhook's URL has a host the URL parser accepts (and a port below 65536);
+- a test drafted from a template carries the template's content keys in every variant (the
+  hook gives each variant its template's keys);
 - bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
   of the test that is not a ratio, a quantile or percentile-capped, and floor × arms is at
   most 1.
@@ -124,9 +126,31 @@ def _bandit(body):
     body["bandit"] = bandit
 
 
+TEMPLATE_KEYS = {
+    "headline": ["headline", "subheadline"],
+    "call_to_action": ["cta_label", "cta_color"],
+    "pricing_display": ["plan_order", "price_format", "highlight"],
+    "hero_layout": ["layout", "image"],
+    "checkout_step": ["step_title", "fields"],
+}
+
+
+def _template(body):
+    keys = TEMPLATE_KEYS.get(body.get("template"))
+    if keys is None or not isinstance(body.get("variants"), list):
+        return
+    for v in body["variants"]:
+        if isinstance(v, dict):
+            content = v.get("content") if isinstance(v.get("content"), dict) else {}
+            for k in keys:
+                content.setdefault(k, "")
+            v["content"] = content
+
+
 def _spec(body, path_key=None):
     if not isinstance(body, dict):
         return
+    _template(body)
     if path_key is not None and "key" in body:
         body["key"] = path_key
     _unique_keys(body.get("variants"))

@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/tests"),
     ("GET", "/api/v1/tests/{key}"),
     ("PUT", "/api/v1/tests/{key}"),
+    ("POST", "/api/v1/tests/{key}/validate"),
     ("POST", "/api/v1/tests/{key}/start"),
     ("POST", "/api/v1/tests/{key}/pause"),
     ("POST", "/api/v1/tests/{key}/resume"),

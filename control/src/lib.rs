@@ -4,7 +4,8 @@
 //! [`ingest`] the beacon endpoint (on SQLite through the
 //! [`writer`] thread), [`publish`] the task that pushes snapshots to edge workers.
 //! [`lifecycle`] moves a test through its states (for the API and the control plane itself);
-//! [`results`] turns aggregates into statistics; [`sim`] is `edgewise simulate`'s traffic generator.
+//! [`results`] turns aggregates into statistics; [`checks`] runs the checks a test must pass
+//! before it starts; [`sim`] is `edgewise simulate`'s traffic generator.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
 //! building); [`db`] the storage functions, one module per table family, over SQLite or
 //! PostgreSQL. [`config`] is the command line, [`error`] the one error type.
@@ -12,6 +13,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -35,6 +35,8 @@ pub async fn transition(
             .collect();
         let cfg = settings::load(&mut m.tx).await?;
         validate_test(&old.spec, &others, &cfg, true).into_conflict()?;
+        let findings = crate::checks::run(&mut m.tx, &db.shard_schemas(), &old.spec).await?;
+        crate::checks::refuse_errors(&findings)?;
     }
     let mut rec = old.clone();
     if let Some(w) = winner {

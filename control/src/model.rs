@@ -133,6 +133,14 @@ pub struct TestSpec {
     /// (`country`, `browser`, `source`, `attr.NAME`; at most 5; docs/control.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dimensions: Vec<String>,
+    /// The template it was drafted from: its variants must carry the template's content keys
+    /// (docs/automation.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The pages or elements it changes (URL paths, element markers): two published tests on
+    /// one page must share a layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<String>,
 }
 
 impl TestSpec {
@@ -196,6 +204,10 @@ impl TestRecord {
         })
     }
 }
+
+/// Pages per test, and characters per page.
+pub const MAX_PAGES: usize = 20;
+pub const MAX_PAGE_CHARS: usize = 200;
 
 /// Site-wide settings: the parts of every snapshot, and the monitor's decision defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -310,6 +322,21 @@ pub fn validate_test(
         if let Err(e) = settings.decision.with(o).check() {
             p.invalid
                 .push(FieldError::new(format!("decision.{}", e.field), e.message));
+        }
+    }
+    p.invalid.extend(crate::checks::own_fields(candidate));
+    if candidate.pages.len() > MAX_PAGES {
+        p.invalid.push(FieldError::new(
+            "pages",
+            format!("at most {MAX_PAGES} pages"),
+        ));
+    }
+    for (i, page) in candidate.pages.iter().enumerate() {
+        if page.is_empty() || page.chars().count() > MAX_PAGE_CHARS {
+            p.invalid.push(FieldError::new(
+                format!("pages[{i}]"),
+                format!("must be 1 to {MAX_PAGE_CHARS} characters"),
+            ));
         }
     }
     if candidate.tags.len() > MAX_TAGS {

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tests", get(list).post(create))
         .route("/api/v1/tests/{key}", get(read).put(update))
         .route("/api/v1/tests/{key}/start", post(start))
+        .route("/api/v1/tests/{key}/validate", post(validate))
         .route("/api/v1/tests/{key}/pause", post(pause))
         .route("/api/v1/tests/{key}/resume", post(resume))
         .route("/api/v1/tests/{key}/stop", post(stop))
@@ -213,6 +214,26 @@ async fn aggregates(
     tests::get_or_404(&mut conn, &key).await?;
     let agg = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
     Ok(Json(serde_json::json!({ "test": key, "aggregates": agg })))
+}
+
+/// The checks a test must pass before it starts: errors (start refuses while any remains) and
+/// warnings, each with its rule and field ([`crate::checks`]).
+#[tracing::instrument(skip_all, fields(key))]
+async fn validate(
+    State(state): State<AppState>,
+    _: Caller<Viewer>,
+    Path(key): Path<String>,
+) -> AppResult<Json<serde_json::Value>> {
+    use edgewise_shared::plan::checks::Severity;
+    let mut conn = state.db.reader.acquire().await?;
+    let test = tests::get_or_404(&mut conn, &key).await?;
+    let findings = crate::checks::run(&mut conn, &state.db.shard_schemas(), &test.spec).await?;
+    let (errors, warnings): (Vec<_>, Vec<_>) = findings
+        .into_iter()
+        .partition(|f| f.severity == Severity::Error);
+    Ok(Json(serde_json::json!({
+        "test": key, "errors": errors, "warnings": warnings
+    })))
 }
 
 #[tracing::instrument(skip_all, fields(key))]

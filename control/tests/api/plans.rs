@@ -1,5 +1,7 @@
 //! The drafts `edgewise plan` prints are tests the control plane accepts as they are, on
-//! both engines: every built-in template, two and four arms.
+//! both engines: every built-in template, two and four arms. The checks before a start: each
+//! rule fires on a crafted case and stays quiet on a clean one, a start refuses while an error
+//! remains, and a create refuses the request's own faults with a 422 naming the field.
 
 use edgewise_shared::plan::{plan, templates, PlanInput};
 use reqwest::StatusCode;
@@ -34,6 +36,148 @@ async fn every_template_drafts_a_valid_test(app: TestApp) {
             assert_eq!(b["variants"].as_array().unwrap().len(), variants as usize);
             assert_eq!(b["tags"], p.draft["tags"], "{key}");
         }
+    }
+    app.shutdown().await;
+}
+
+fn spec(key: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut s = serde_json::json!({
+        "key": key,
+        "variants": [{"key": "a", "weight": 1, "content": {"headline": "A", "subheadline": "a"}},
+                     {"key": "b", "weight": 1, "content": {"headline": "B", "subheadline": "b"}}],
+        "metrics": [{"key": "buy", "kind": "binomial", "role": "primary"}],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    s
+}
+
+fn rules(v: &serde_json::Value, side: &str) -> Vec<(String, String)> {
+    v[side]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+both!(
+    checks_fire_on_their_cases_and_a_start_refuses_errors,
+    checks_fire_on_their_cases_and_a_start_refuses_errors
+);
+async fn checks_fire_on_their_cases_and_a_start_refuses_errors(app: TestApp) {
+    use serde_json::json;
+    // A running test on /home with 200 mobile visitors, 20 of them converting.
+    let (s, b) = app
+        .post("/api/v1/tests", spec("home", json!({"pages": ["/home"]})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app.post("/api/v1/tests/home/start", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let key = app.ingest_key().await;
+    let now = edgewise_control::db::now_ms();
+    let mut events = Vec::new();
+    for i in 0..200 {
+        let v = if i % 2 == 0 { "a" } else { "b" };
+        events.push(
+            json!({"event_id": format!("x{i}"), "type": "exposure", "unit_id": format!("u{i}"),
+            "test": "home", "variant": v, "device": "mobile", "ts": now}),
+        );
+        if i % 10 == 0 {
+            events.push(json!({"event_id": format!("c{i}"), "type": "conversion",
+                "unit_id": format!("u{i}"), "test": "home", "variant": v, "metric": "buy",
+                "ts": now}));
+        }
+    }
+    let (s, r) = app.ingest(&key, serde_json::Value::Array(events)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let validate = |key: &str| format!("/api/v1/tests/{key}/validate");
+
+    // Clean, from a template: no error; at 200 units a day and a 10% baseline, a 5% effect
+    // takes years: underpowered, a warning that does not stop the start.
+    let clean = spec(
+        "clean",
+        json!({"template": "headline", "pages": ["/pricing"]}),
+    );
+    let (s, b) = app.post("/api/v1/tests", clean).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, v) = app.post(&validate("clean"), json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(rules(&v, "errors"), []);
+    assert_eq!(
+        rules(&v, "warnings"),
+        [("underpowered".into(), "coverage".into())]
+    );
+    let (s, b) = app.post("/api/v1/tests/clean/start", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    // Each error rule on its case; the start refuses, naming the field and the rule.
+    for (key, extra, rule, field) in [
+        (
+            "clash",
+            json!({"pages": ["/home"]}),
+            "same_page",
+            "pages[0]",
+        ),
+        (
+            "desktop",
+            json!({"targeting": {"devices": ["desktop"]}}),
+            "targets_nobody",
+            "targeting",
+        ),
+    ] {
+        let (s, b) = app.post("/api/v1/tests", spec(key, extra)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, v) = app.post(&validate(key), json!(null)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            rules(&v, "errors"),
+            [(rule.to_owned(), field.to_owned())],
+            "{v}"
+        );
+        let (s, e) = app
+            .post(&format!("/api/v1/tests/{key}/start"), json!(null))
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        assert!(
+            e.to_string().contains(field) && e.to_string().contains(rule),
+            "{e}"
+        );
+    }
+    // A revenue metric without a guardrail: a warning.
+    let unguarded = spec(
+        "unguarded",
+        json!({"metrics": [{"key": "rev", "kind": "value", "role": "primary"}]}),
+    );
+    let (s, b) = app.post("/api/v1/tests", unguarded).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, v) = app.post(&validate("unguarded"), json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        rules(&v, "warnings"),
+        [("no_guardrail".into(), "metrics".into())]
+    );
+
+    // The request's own fields: a create refuses them with a 422.
+    for (extra, field) in [
+        (json!({"template": "banner"}), "template"),
+        (
+            json!({"template": "headline", "variants": [
+                {"key": "a", "weight": 1, "content": {"headline": "A"}},
+                {"key": "b", "weight": 1, "content": {"headline": "B", "subheadline": "b"}}]}),
+            "variants[0].content.subheadline",
+        ),
+        (json!({"pages": [""]}), "pages[0]"),
+    ] {
+        let (s, e) = app.post("/api/v1/tests", spec("own", extra)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
     }
     app.shutdown().await;
 }

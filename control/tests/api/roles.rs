@@ -17,6 +17,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("POST", "/api/v1/tests", Editor, test_spec("new")),
         ("GET", "/api/v1/tests/{key}", Viewer, Value::Null),
         ("PUT", "/api/v1/tests/{key}", Editor, test_spec("hero")),
+        ("POST", "/api/v1/tests/{key}/validate", Viewer, Value::Null),
         ("POST", "/api/v1/tests/{key}/start", Approver, Value::Null),
         ("POST", "/api/v1/tests/{key}/pause", Editor, Value::Null),
         ("POST", "/api/v1/tests/{key}/resume", Approver, Value::Null),

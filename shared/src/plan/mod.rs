@@ -2,9 +2,11 @@
 //! metrics, decision settings and tags), the draft a template, a baseline and a minimum
 //! detectable effect give ([`plan`]: variants and weights, coverage, the sample size per arm
 //! from the power analysis, the expected duration at the targeted traffic, the trade-off of
-//! coverage against duration), and its [`risk`] score. Pure: the control plane feeds it the
+//! coverage against duration), its [`risk`] score, and the [`checks`] a test must pass before it
+//! starts. Pure: the control plane feeds it the
 //! observed traffic, baselines and learned priors; `edgewise plan` feeds it arguments.
 
+pub mod checks;
 pub mod risk;
 pub mod templates;
 

@@ -1,0 +1,159 @@
+//! The checks a test must pass before it starts ([`edgewise_shared::plan::checks`]), fed from
+//! the database: the other published tests, the device × persona mix of the running tests'
+//! exposed units, the busiest running test's daily units, and the test's primary metric's
+//! observed rate in the running tests that share it. `POST /api/v1/tests/{key}/validate`
+//! reports them; a start refuses while an error remains.
+
+use edgewise_shared::plan::checks::{self, Candidate, Finding, Other, Severity, Sizing, Traffic};
+use edgewise_shared::snapshot::MetricRole;
+use edgewise_shared::DeviceClass;
+use sqlx::AnyConnection;
+
+use crate::db::{aggregates, now_ms, settings, tests};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::model::{Status, TestRecord, TestSpec};
+
+/// The longest a test should need to reach its power, in days.
+pub const MAX_DAYS: f64 = 56.0;
+
+/// What recent traffic looks like, from the running tests' aggregates.
+async fn traffic(
+    conn: &mut AnyConnection,
+    schemas: &[String],
+    spec: &TestSpec,
+) -> AppResult<Traffic> {
+    let running = tests::list(&mut *conn, Some(Status::Running)).await?;
+    let agg = aggregates::of_running_tests(&mut *conn, schemas).await?;
+    let mut t = Traffic::default();
+    let mut mix: std::collections::BTreeMap<(DeviceClass, String), u64> = Default::default();
+    for a in agg.values() {
+        for c in &a.exposures {
+            let Ok(device) = serde_json::from_value::<DeviceClass>(c.device.clone().into()) else {
+                continue;
+            };
+            *mix.entry((device, c.persona.clone())).or_default() +=
+                u64::try_from(c.units).unwrap_or(0);
+        }
+    }
+    t.mix = mix.into_iter().map(|((d, p), n)| (d, p, n)).collect();
+    let now = now_ms();
+    t.daily_units = running
+        .iter()
+        .filter(|r| r.spec.key != spec.key)
+        .filter_map(|r| {
+            let units: i64 = agg
+                .get(&r.spec.key)?
+                .exposures
+                .iter()
+                .map(|c| c.units)
+                .sum();
+            let days = ((now - r.started_at?) as f64 / 86_400_000.0).max(1.0);
+            Some(units as f64 / days)
+        })
+        .reduce(f64::max);
+    if let Some(primary) = spec.metrics.iter().find(|m| m.role == MetricRole::Primary) {
+        let (mut converted, mut units) = (0i64, 0i64);
+        for r in running.iter().filter(|r| r.spec.key != spec.key) {
+            let Some(a) = agg.get(&r.spec.key) else {
+                continue;
+            };
+            if !r
+                .spec
+                .metrics
+                .iter()
+                .any(|m| m.key == primary.key && m.kind == primary.kind)
+            {
+                continue;
+            }
+            converted += a
+                .metrics
+                .iter()
+                .filter(|m| m.metric == primary.key)
+                .map(|m| m.units)
+                .sum::<i64>();
+            units += a.exposures.iter().map(|c| c.units).sum::<i64>();
+        }
+        t.baseline = (units > 0 && converted > 0).then(|| converted as f64 / units as f64);
+    }
+    Ok(t)
+}
+
+/// Every finding for `spec` against the other published tests and recent traffic.
+pub async fn run(
+    conn: &mut AnyConnection,
+    schemas: &[String],
+    spec: &TestSpec,
+) -> AppResult<Vec<Finding>> {
+    let others: Vec<TestRecord> = tests::list(&mut *conn, None)
+        .await?
+        .into_iter()
+        .filter(|o| o.status.published() && o.spec.key != spec.key)
+        .collect();
+    let cfg = settings::load(&mut *conn).await?;
+    let traffic = traffic(conn, schemas, spec).await?;
+    let decision = match &spec.decision {
+        Some(o) => cfg.decision.with(o),
+        None => cfg.decision.clone(),
+    };
+    Ok(checks::check(
+        &candidate(spec),
+        &others
+            .iter()
+            .map(|o| Other {
+                key: &o.spec.key,
+                pages: &o.spec.pages,
+                layer: o.spec.layer.as_ref().map(|l| l.key.as_str()),
+            })
+            .collect::<Vec<_>>(),
+        &traffic,
+        Sizing {
+            mde: decision.mde,
+            alpha: decision.alpha,
+            power: decision.power,
+            max_days: MAX_DAYS,
+        },
+    ))
+}
+
+fn candidate(spec: &TestSpec) -> Candidate<'_> {
+    Candidate {
+        key: &spec.key,
+        template: spec.template.as_deref(),
+        pages: &spec.pages,
+        layer: spec.layer.as_ref().map(|l| l.key.as_str()),
+        variants: &spec.variants,
+        metrics: &spec.metrics,
+        targeting: &spec.targeting,
+        coverage: spec.coverage,
+    }
+}
+
+/// The findings about the request's own fields (an unknown template, a variant missing a
+/// content key its template needs), which every create and update refuses with a 422.
+pub fn own_fields(spec: &TestSpec) -> Vec<FieldError> {
+    let sizing = Sizing {
+        mde: 0.05,
+        alpha: 0.05,
+        power: 0.8,
+        max_days: MAX_DAYS,
+    };
+    checks::check(&candidate(spec), &[], &Traffic::default(), sizing)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| FieldError::new(f.field, f.message))
+        .collect()
+}
+
+/// Refuses a start while an error remains (409, every error by field).
+pub fn refuse_errors(findings: &[Finding]) -> AppResult<()> {
+    let errors: Vec<FieldError> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| FieldError::new(f.field.clone(), format!("{}: {}", f.rule, f.message)))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Conflicts(errors))
+    }
+}

@@ -17,6 +17,7 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - a webhook's URL has a host the URL parser accepts (and a port below 65536);
 - a test drafted from a template carries the template's content keys in every variant (the
   hook gives each variant its template's keys);
+- approval thresholds have `two` at least `one`;
 - bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
   of the test that is not a ratio, a quantile or percentile-capped, and floor × arms is at
   most 1.
@@ -189,6 +190,10 @@ def map_case(context, case):
     elif case.method == "POST" and case.path == "/api/v1/webhooks" and isinstance(case.body, dict):
         if isinstance(case.body.get("url"), str):
             case.body["url"] = "http://127.0.0.1:9/edgewise-hook"
+    elif case.method == "PUT" and case.path == "/api/v1/approval-thresholds" and isinstance(case.body, dict):
+        one, two = case.body.get("one"), case.body.get("two")
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in (one, two)) and two < one:
+            case.body["one"], case.body["two"] = two, one
     elif case.method == "PUT" and case.path == "/api/v1/layers":
         _unique_keys(case.body)
     elif case.method == "PUT" and case.path == "/api/v1/personas" and isinstance(case.body, list):

@@ -32,6 +32,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tests/{key}"),
     ("PUT", "/api/v1/tests/{key}"),
     ("POST", "/api/v1/tests/{key}/validate"),
+    ("GET", "/api/v1/tests/{key}/approvals"),
+    ("POST", "/api/v1/tests/{key}/approve"),
+    ("POST", "/api/v1/tests/{key}/reject"),
     ("POST", "/api/v1/tests/{key}/start"),
     ("POST", "/api/v1/tests/{key}/pause"),
     ("POST", "/api/v1/tests/{key}/resume"),
@@ -45,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/personas"),
     ("PUT", "/api/v1/allowed-origins"),
     ("PUT", "/api/v1/decision"),
+    ("PUT", "/api/v1/approval-thresholds"),
     ("PUT", "/api/v1/dimensions"),
     ("GET", "/api/v1/snapshots"),
     ("GET", "/api/v1/snapshots/{version}"),
@@ -89,6 +93,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::monitor::router())
         .merge(api::bandits::router())
         .merge(api::learn::router())
+        .merge(api::approvals::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(ingest)

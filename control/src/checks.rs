@@ -2,14 +2,17 @@
 //! the database: the other published tests, the device × persona mix of the running tests'
 //! exposed units, the busiest running test's daily units, and the test's primary metric's
 //! observed rate in the running tests that share it. `POST /api/v1/tests/{key}/validate`
-//! reports them; a start refuses while an error remains.
+//! reports them; a start refuses while an error remains, and while the test lacks the
+//! approvals its risk score calls for ([`approval`]).
 
+use edgewise_shared::plan::approvals::{self, Status as Approvals};
 use edgewise_shared::plan::checks::{self, Candidate, Finding, Other, Severity, Sizing, Traffic};
+use edgewise_shared::plan::risk::{self, Risk, RiskInput};
 use edgewise_shared::snapshot::MetricRole;
 use edgewise_shared::DeviceClass;
 use sqlx::AnyConnection;
 
-use crate::db::{aggregates, now_ms, settings, tests};
+use crate::db::{aggregates, approvals as stored, now_ms, settings, tests};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::model::{Status, TestRecord, TestSpec};
 
@@ -156,4 +159,67 @@ pub fn refuse_errors(findings: &[Finding]) -> AppResult<()> {
     } else {
         Err(AppError::Conflicts(errors))
     }
+}
+
+/// The hash of a test's definition: approvals concern one definition.
+pub fn spec_hash(spec: &TestSpec) -> String {
+    crate::db::tokens::sha256_hex(&serde_json::to_string(spec).unwrap_or_default())
+}
+
+/// A test's risk score from its definition (docs/automation.md). The history of similar tests
+/// and the learned prior are not read yet: those factors take their middle values.
+pub fn risk_of(spec: &TestSpec) -> Risk {
+    let sensitive_tag = spec
+        .tags
+        .iter()
+        .any(|t| ["checkout", "pricing"].contains(&t.as_str()));
+    let revenue = spec
+        .metrics
+        .iter()
+        .any(|m| m.kind == edgewise_shared::snapshot::MetricKind::Value);
+    risk::score(&RiskInput {
+        coverage: spec.coverage,
+        surfaces: spec.pages.len().max(1) as u32,
+        sensitive_page: sensitive_tag || revenue,
+        guardrails: spec
+            .metrics
+            .iter()
+            .filter(|m| m.role == MetricRole::Guardrail)
+            .count(),
+        all_devices: spec.targeting.devices.is_empty(),
+        history: None,
+        prior: None,
+    })
+}
+
+/// The risk of `spec` and where its approvals stand.
+pub async fn approval(conn: &mut AnyConnection, spec: &TestSpec) -> AppResult<(Risk, Approvals)> {
+    let cfg = settings::load(&mut *conn).await?;
+    let r = risk_of(spec);
+    let needed = risk::approvals_needed(r.score, cfg.approval_thresholds);
+    let entries = stored::list(&mut *conn, &spec.key).await?;
+    let authors = stored::authors(&mut *conn, &spec.key).await?;
+    let status = approvals::status(needed, &entries, &spec_hash(spec), &authors);
+    Ok((r, status))
+}
+
+/// Refuses a start without the approvals it needs (409 on `approvals`).
+pub fn refuse_unapproved(r: &Risk, a: &Approvals) -> AppResult<()> {
+    if a.satisfied {
+        return Ok(());
+    }
+    let mut message = format!(
+        "risk {} needs {} approval(s) of this definition by an approver who is not its author; \
+         it has {}",
+        r.score,
+        a.needed,
+        a.approved_by.len()
+    );
+    for (who, why) in &a.rejected_by {
+        message.push_str(&format!("; rejected by {who}: {why}"));
+    }
+    Err(AppError::Conflicts(vec![FieldError::new(
+        "approvals",
+        message,
+    )]))
 }

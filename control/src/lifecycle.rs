@@ -37,6 +37,8 @@ pub async fn transition(
         validate_test(&old.spec, &others, &cfg, true).into_conflict()?;
         let findings = crate::checks::run(&mut m.tx, &db.shard_schemas(), &old.spec).await?;
         crate::checks::refuse_errors(&findings)?;
+        let (risk, approvals) = crate::checks::approval(&mut m.tx, &old.spec).await?;
+        crate::checks::refuse_unapproved(&risk, &approvals)?;
     }
     let mut rec = old.clone();
     if let Some(w) = winner {

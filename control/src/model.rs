@@ -220,6 +220,9 @@ pub struct Settings {
     /// The exposure dimensions a test created without its own gets.
     #[serde(default)]
     pub dimensions: Vec<String>,
+    /// Risk scores from which a start needs one, then two approvals.
+    #[serde(default)]
+    pub approval_thresholds: edgewise_shared::plan::ApprovalThresholds,
 }
 
 /// Builds the snapshot body for the published tests (sorted by key, so equal state gives equal

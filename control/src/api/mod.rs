@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod approvals;
 pub mod bandits;
 pub mod credentials;
 pub mod health;

@@ -7,6 +7,7 @@
 //! snapshot versions monotonic without gaps, and lets validation read a stable state.
 
 pub mod aggregates;
+pub mod approvals;
 pub mod audit;
 pub mod bandits;
 pub(crate) mod cells;

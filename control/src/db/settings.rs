@@ -19,6 +19,7 @@ pub async fn load(conn: &mut AnyConnection) -> AppResult<Settings> {
             "allowed_origins" => s.allowed_origins = serde_json::from_str(&value)?,
             "decision" => s.decision = serde_json::from_str(&value)?,
             "dimensions" => s.dimensions = serde_json::from_str(&value)?,
+            "approval_thresholds" => s.approval_thresholds = serde_json::from_str(&value)?,
             _ => {}
         }
     }

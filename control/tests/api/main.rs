@@ -3,6 +3,7 @@
 //! variants fail unless it is set or `EDGEWISE_SKIP_PG=1`). `binary` drives the real
 //! `edgewise` executable: kill -9 mid-load, and two processes on one PostgreSQL.
 
+mod approvals;
 mod audit;
 mod bandits;
 mod binary;

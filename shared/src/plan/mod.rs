@@ -3,9 +3,10 @@
 //! detectable effect give ([`plan`]: variants and weights, coverage, the sample size per arm
 //! from the power analysis, the expected duration at the targeted traffic, the trade-off of
 //! coverage against duration), its [`risk`] score, and the [`checks`] a test must pass before it
-//! starts. Pure: the control plane feeds it the
+//! starts, with the [`approvals`] its risk calls for. Pure: the control plane feeds it the
 //! observed traffic, baselines and learned priors; `edgewise plan` feeds it arguments.
 
+pub mod approvals;
 pub mod checks;
 pub mod risk;
 pub mod templates;
@@ -135,7 +136,7 @@ pub fn plan(t: &Template, input: &PlanInput) -> Result<Plan, PowerError> {
         n_per_arm: sized.n_per_arm_ceil,
         expected_days: sized.days_ceil.unwrap_or(0),
         tradeoffs,
-        approvals_needed: approvals_needed(risk.score, ApprovalThresholds::default()),
+        approvals_needed: approvals_needed(risk.score, ApprovalThresholds::RECOMMENDED),
         risk,
     })
 }

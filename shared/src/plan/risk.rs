@@ -57,9 +57,17 @@ pub struct ApprovalThresholds {
     pub two: u32,
 }
 
+impl ApprovalThresholds {
+    /// The thresholds `edgewise plan` reports against: one approval from 40, two from 70.
+    pub const RECOMMENDED: ApprovalThresholds = ApprovalThresholds { one: 40, two: 70 };
+    /// No approvals ever (a score never reaches 101): the control plane's default until an
+    /// admin sets thresholds.
+    pub const OFF: ApprovalThresholds = ApprovalThresholds { one: 101, two: 101 };
+}
+
 impl Default for ApprovalThresholds {
     fn default() -> Self {
-        ApprovalThresholds { one: 40, two: 70 }
+        ApprovalThresholds::OFF
     }
 }
 
@@ -193,10 +201,11 @@ mod tests {
 
     #[test]
     fn approvals_follow_the_thresholds() {
-        let t = ApprovalThresholds::default();
+        let t = ApprovalThresholds::RECOMMENDED;
         assert_eq!(
             [0, 39, 40, 69, 70, 100].map(|s| approvals_needed(s, t)),
             [0, 0, 1, 1, 2, 2]
         );
+        assert_eq!(approvals_needed(100, ApprovalThresholds::default()), 0);
     }
 }

@@ -192,7 +192,7 @@ def map_case(context, case):
             case.body["url"] = "http://127.0.0.1:9/edgewise-hook"
     elif case.method == "PUT" and case.path == "/api/v1/approval-thresholds" and isinstance(case.body, dict):
         one, two = case.body.get("one"), case.body.get("two")
-        if all(isinstance(x, int) and not isinstance(x, bool) for x in (one, two)) and two < one:
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (one, two)) and two < one:
             case.body["one"], case.body["two"] = two, one
     elif case.method == "PUT" and case.path == "/api/v1/layers":
         _unique_keys(case.body)

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::auth::{Admin, Approver, Caller, Viewer};
 use crate::db::{approvals, settings, tests, Mutation};
 use crate::error::{AppError, AppResult};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, RawBody};
 use crate::model::{Settings, Status};
 use crate::state::AppState;
 
@@ -103,9 +103,16 @@ async fn approve(
     State(state): State<AppState>,
     Caller(actor, _): Caller<Approver>,
     Path(key): Path<String>,
-    JsonBody(body): JsonBody<Option<Comment>>,
+    RawBody(body): RawBody,
 ) -> AppResult<Json<Value>> {
-    let comment = body.map(|c| c.comment).unwrap_or_default();
+    // The comment is optional, and so is the body.
+    let comment = if body.is_empty() {
+        String::new()
+    } else {
+        crate::extract::parse::<Option<Comment>>(&body)?
+            .map(|c| c.comment)
+            .unwrap_or_default()
+    };
     decide(&state, actor, &key, Decision::Approve, comment).await
 }
 

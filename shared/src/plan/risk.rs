@@ -53,7 +53,9 @@ pub struct Risk {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalThresholds {
+    #[serde(deserialize_with = "crate::stats::whole")]
     pub one: u32,
+    #[serde(deserialize_with = "crate::stats::whole")]
     pub two: u32,
 }
 

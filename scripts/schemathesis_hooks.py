@@ -18,6 +18,7 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - a test drafted from a template carries the template's content keys in every variant (the
   hook gives each variant its template's keys);
 - approval thresholds have `two` at least `one`;
+- a ramp's steps have rising coverage (the hook sorts them, or drops a ramp with repeats);
 - bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
   of the test that is not a ratio, a quantile or percentile-capped, and floor × arms is at
   most 1.
@@ -148,10 +149,24 @@ def _template(body):
             v["content"] = content
 
 
+def _ramp(body):
+    ramp = body.get("ramp")
+    if not isinstance(ramp, dict) or not isinstance(ramp.get("steps"), list):
+        return
+    steps = [s for s in ramp["steps"] if isinstance(s, dict)]
+    covs = sorted({s["coverage"] for s in steps if isinstance(s.get("coverage"), (int, float)) and not isinstance(s.get("coverage"), bool)})
+    if len(covs) != len(steps) or not covs:
+        body.pop("ramp")
+        return
+    for s, c in zip(steps, covs):
+        s["coverage"] = c
+
+
 def _spec(body, path_key=None):
     if not isinstance(body, dict):
         return
     _template(body)
+    _ramp(body)
     if path_key is not None and "key" in body:
         body["key"] = path_key
     _unique_keys(body.get("variants"))

@@ -52,6 +52,23 @@ pub async fn transition(
     }
     if t == Transition::Start {
         rec.started_at = Some(m.at);
+        // A ramp starts at its first step's coverage.
+        if let Some(r) = &rec.spec.ramp {
+            if let Some(first) = r.steps.first() {
+                rec.spec.coverage = first.coverage;
+            }
+            let state = edgewise_shared::plan::ramp::RampState {
+                step: 0,
+                since_ms: m.at,
+                held_back: false,
+            };
+            crate::db::monitor::set_state(
+                &mut m.tx,
+                &crate::jobs::ramp::state_name(key),
+                &serde_json::to_string(&state)?,
+            )
+            .await?;
+        }
     }
     rec.status = next;
     rec.updated_at = m.at;

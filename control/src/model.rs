@@ -141,6 +141,10 @@ pub struct TestSpec {
     /// one page must share a layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<String>,
+    /// Coverage in steps once it runs, each held for its hours while the monitor finds no
+    /// guardrail regression or SRM (docs/automation.md); the ramp sets the coverage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<edgewise_shared::plan::ramp::Ramp>,
 }
 
 impl TestSpec {
@@ -328,6 +332,11 @@ pub fn validate_test(
         }
     }
     p.invalid.extend(crate::checks::own_fields(candidate));
+    if let Some(r) = &candidate.ramp {
+        if let Err((field, message)) = edgewise_shared::plan::ramp::check(r) {
+            p.invalid.push(FieldError::new(field, message));
+        }
+    }
     if candidate.pages.len() > MAX_PAGES {
         p.invalid.push(FieldError::new(
             "pages",
@@ -475,6 +484,10 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
     {
         // Each change of a bandit's weights is a period the bandit records; an edit would not be.
         Some("a running bandit's weights are set by the bandit, not edited")
+    } else if old.ramp != new.ramp {
+        Some("a ramp cannot change once a test has started")
+    } else if old.ramp.is_some() && old.coverage != new.coverage {
+        Some("a ramping test's coverage is set by its ramp, not edited")
     } else if old.dimensions != new.dimensions {
         Some("dimensions cannot change once a test has started: units keep the values of their first exposure")
     } else if metrics(old) != metrics(new) {

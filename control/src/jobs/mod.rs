@@ -1,6 +1,6 @@
-//! The job runner: one loop per process that, while this process leads, runs the monitor's tick
-//! and the bandit updates ([`bandit`]) every `monitor_interval`, and delivers webhook
-//! payloads. Every later job (schedules, ramps) runs on it too.
+//! The job runner: one loop per process that, while this process leads, runs the monitor's tick,
+//! the bandit updates ([`bandit`]) and the ramps ([`ramp`]) every `monitor_interval`, and
+//! delivers webhook payloads. Every later job (schedules) runs on it too.
 //!
 //! Leadership: on SQLite the one process leads. On PostgreSQL, with several replicas, the one
 //! holding the advisory lock [`LOCK_KEY`] on a connection of its own leads; the lock goes with
@@ -10,6 +10,7 @@
 pub mod bandit;
 pub mod evaluate;
 pub mod monitor;
+pub mod ramp;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -98,7 +99,8 @@ impl Jobs {
         let bucket_ms = i64::try_from(self.config.bucket.as_millis()).unwrap_or(i64::MAX);
         let mut report = monitor::tick(&self.db, now_ms(), bucket_ms).await?;
         report.bandits = bandit::tick(&self.db, now_ms()).await?.updated;
-        if report.published || !report.bandits.is_empty() {
+        report.ramps = ramp::tick(&self.db, now_ms()).await?;
+        if report.published || !report.bandits.is_empty() || !report.ramps.is_empty() {
             self.publish.notify_one();
         }
         if report.alerts > 0 {

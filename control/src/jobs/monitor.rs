@@ -29,6 +29,8 @@ pub struct TickReport {
     pub actions: Vec<ActionTaken>,
     /// Bandits whose weights this tick changed ([`super::bandit`]).
     pub bandits: Vec<String>,
+    /// Tests whose ramp stepped or paused this tick ([`super::ramp`]).
+    pub ramps: Vec<String>,
     /// Whether a new snapshot version was published (an action changed assignment).
     #[serde(skip)]
     pub published: bool,

@@ -22,6 +22,7 @@ mod openapi;
 mod plans;
 mod publish;
 mod quantiles;
+mod ramps;
 mod results;
 mod roles;
 mod shards;

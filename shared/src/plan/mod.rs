@@ -3,11 +3,13 @@
 //! detectable effect give ([`plan`]: variants and weights, coverage, the sample size per arm
 //! from the power analysis, the expected duration at the targeted traffic, the trade-off of
 //! coverage against duration), its [`risk`] score, and the [`checks`] a test must pass before it
-//! starts, with the [`approvals`] its risk calls for. Pure: the control plane feeds it the
+//! starts, with the [`approvals`] its risk calls for, and the [`ramp`] of its coverage once it
+//! runs. Pure: the control plane feeds it the
 //! observed traffic, baselines and learned priors; `edgewise plan` feeds it arguments.
 
 pub mod approvals;
 pub mod checks;
+pub mod ramp;
 pub mod risk;
 pub mod templates;
 

@@ -18,6 +18,7 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - a test drafted from a template carries the template's content keys in every variant (the
   hook gives each variant its template's keys);
 - approval thresholds have `two` at least `one`;
+- a scheduled test has a `start_at`;
 - a ramp's steps have rising coverage (the hook sorts them, or drops a ramp with repeats);
 - bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
   of the test that is not a ratio, a quantile or percentile-capped, and floor × arms is at
@@ -167,6 +168,8 @@ def _spec(body, path_key=None):
         return
     _template(body)
     _ramp(body)
+    if body.get("scheduled") is True and not isinstance(body.get("start_at"), str):
+        body["scheduled"] = False
     if path_key is not None and "key" in body:
         body["key"] = path_key
     _unique_keys(body.get("variants"))

@@ -145,6 +145,9 @@ pub struct TestSpec {
     /// guardrail regression or SRM (docs/automation.md); the ramp sets the coverage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ramp: Option<edgewise_shared::plan::ramp::Ramp>,
+    /// The job runner starts this draft at its `start_at` and stops it at its `end_at`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
 }
 
 impl TestSpec {
@@ -332,6 +335,12 @@ pub fn validate_test(
         }
     }
     p.invalid.extend(crate::checks::own_fields(candidate));
+    if candidate.scheduled && candidate.start_at.is_none() {
+        p.invalid.push(FieldError::new(
+            "start_at",
+            "a scheduled test starts at its start_at: it needs one",
+        ));
+    }
     if let Some(r) = &candidate.ramp {
         if let Err((field, message)) = edgewise_shared::plan::ramp::check(r) {
             p.invalid.push(FieldError::new(field, message));

@@ -1,6 +1,6 @@
 //! The job runner: one loop per process that, while this process leads, runs the monitor's tick,
 //! the bandit updates ([`bandit`]) and the ramps ([`ramp`]) every `monitor_interval`, and
-//! delivers webhook payloads. Every later job (schedules) runs on it too.
+//! delivers webhook payloads; it starts and stops scheduled tests ([`schedule`]).
 //!
 //! Leadership: on SQLite the one process leads. On PostgreSQL, with several replicas, the one
 //! holding the advisory lock [`LOCK_KEY`] on a connection of its own leads; the lock goes with
@@ -11,6 +11,7 @@ pub mod bandit;
 pub mod evaluate;
 pub mod monitor;
 pub mod ramp;
+pub mod schedule;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -100,7 +101,12 @@ impl Jobs {
         let mut report = monitor::tick(&self.db, now_ms(), bucket_ms).await?;
         report.bandits = bandit::tick(&self.db, now_ms()).await?.updated;
         report.ramps = ramp::tick(&self.db, now_ms()).await?;
-        if report.published || !report.bandits.is_empty() || !report.ramps.is_empty() {
+        report.scheduled = schedule::tick(&self.db, now_ms()).await?;
+        if report.published
+            || !report.bandits.is_empty()
+            || !report.ramps.is_empty()
+            || !report.scheduled.is_empty()
+        {
             self.publish.notify_one();
         }
         if report.alerts > 0 {

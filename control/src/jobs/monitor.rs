@@ -31,6 +31,8 @@ pub struct TickReport {
     pub bandits: Vec<String>,
     /// Tests whose ramp stepped or paused this tick ([`super::ramp`]).
     pub ramps: Vec<String>,
+    /// Scheduled tests this tick started or stopped ([`super::schedule`]).
+    pub scheduled: Vec<String>,
     /// Whether a new snapshot version was published (an action changed assignment).
     #[serde(skip)]
     pub published: bool,

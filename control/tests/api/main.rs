@@ -25,6 +25,7 @@ mod quantiles;
 mod ramps;
 mod results;
 mod roles;
+mod schedules;
 mod shards;
 mod snapshots;
 mod webhooks;

@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tests/{key}"),
     ("PUT", "/api/v1/tests/{key}"),
     ("POST", "/api/v1/tests/{key}/validate"),
+    ("POST", "/api/v1/plans"),
     ("GET", "/api/v1/tests/{key}/approvals"),
     ("POST", "/api/v1/tests/{key}/approve"),
     ("POST", "/api/v1/tests/{key}/reject"),
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::bandits::router())
         .merge(api::learn::router())
         .merge(api::approvals::router())
+        .merge(api::plans::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(ingest)

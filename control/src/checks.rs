@@ -20,7 +20,7 @@ use crate::model::{Status, TestRecord, TestSpec};
 pub const MAX_DAYS: f64 = 56.0;
 
 /// What recent traffic looks like, from the running tests' aggregates.
-async fn traffic(
+pub(crate) async fn traffic(
     conn: &mut AnyConnection,
     schemas: &[String],
     spec: &TestSpec,

@@ -11,6 +11,7 @@ pub mod health;
 pub mod learn;
 pub mod monitor;
 pub mod openapi;
+pub mod plans;
 pub mod settings;
 pub mod snapshots;
 pub mod tests;

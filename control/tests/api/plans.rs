@@ -181,3 +181,92 @@ async fn checks_fire_on_their_cases_and_a_start_refuses_errors(app: TestApp) {
     }
     app.shutdown().await;
 }
+
+both!(
+    a_plan_uses_observed_traffic_or_given_numbers,
+    a_plan_uses_observed_traffic_or_given_numbers
+);
+async fn a_plan_uses_observed_traffic_or_given_numbers(app: TestApp) {
+    use edgewise_shared::stats::power::{sample_size, PowerInput};
+    use serde_json::json;
+    let size = |baseline: f64, daily: f64| {
+        sample_size(&PowerInput {
+            baseline,
+            mde: 0.2,
+            alpha: 0.05,
+            power: 0.8,
+            stddev: None,
+            daily_traffic: Some(daily),
+            coverage: 0.5,
+            arms: 2,
+        })
+        .unwrap()
+    };
+    // Nothing runs yet: the numbers must be given.
+    let ask = json!({"template": "headline", "key": "next", "mde": 0.2, "coverage": 0.5});
+    let (s, e) = app.post("/api/v1/plans", ask.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("baseline"), "{e}");
+    let mut given = ask.clone();
+    given["baseline"] = json!(0.05);
+    given["daily_units"] = json!(4000);
+    given["pages"] = json!(["/home"]);
+    let (s, p) = app.post("/api/v1/plans", given).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let want = size(0.05, 4000.0);
+    assert_eq!(p["plan"]["n_per_arm"], want.n_per_arm_ceil);
+    assert_eq!(p["plan"]["expected_days"], want.days_ceil.unwrap());
+    assert_eq!(p["baseline"]["source"], "given");
+    assert_eq!(p["plan"]["draft"]["template"], "headline");
+    assert_eq!(p["plan"]["draft"]["pages"], json!(["/home"]));
+    // The draft is a test the API takes.
+    let (s, b) = app.post("/api/v1/tests", p["plan"]["draft"].clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    // A running test with the template's primary metric: 100 units, 10 signed up.
+    let (s, b) = app
+        .post(
+            "/api/v1/tests",
+            json!({"key": "live", "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}],
+                   "metrics": [{"key": "signup", "kind": "binomial", "role": "primary"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app.post("/api/v1/tests/live/start", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let key = app.ingest_key().await;
+    let now = edgewise_control::db::now_ms();
+    let mut events = Vec::new();
+    for i in 0..100 {
+        let v = if i % 2 == 0 { "a" } else { "b" };
+        events.push(json!({"event_id": format!("x{i}"), "type": "exposure",
+            "unit_id": format!("u{i}"), "test": "live", "variant": v, "ts": now}));
+        if i % 10 == 0 {
+            events.push(json!({"event_id": format!("s{i}"), "type": "conversion",
+                "unit_id": format!("u{i}"), "test": "live", "variant": v, "metric": "signup",
+                "ts": now}));
+        }
+    }
+    let (s, r) = app.ingest(&key, serde_json::Value::Array(events)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (s, p) = app.post("/api/v1/plans", ask).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["baseline"], json!({"value": 0.1, "source": "observed"}));
+    // 100 units over less than a day count as 100 a day.
+    assert_eq!(
+        p["daily_units"],
+        json!({"value": 100.0, "source": "observed"})
+    );
+    let want = size(0.1, 100.0);
+    assert_eq!(p["plan"]["n_per_arm"], want.n_per_arm_ceil);
+    assert!(p["prediction"].is_object(), "{p}");
+    let (s, e) = app
+        .post(
+            "/api/v1/plans",
+            json!({"template": "banner", "key": "x", "mde": 0.1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("template"), "{e}");
+    app.shutdown().await;
+}

@@ -19,6 +19,13 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("PUT", "/api/v1/tests/{key}", Editor, test_spec("hero")),
         ("POST", "/api/v1/tests/{key}/validate", Viewer, Value::Null),
         ("GET", "/api/v1/tests/{key}/approvals", Viewer, Value::Null),
+        (
+            "POST",
+            "/api/v1/plans",
+            Viewer,
+            json!({"template": "headline", "key": "p", "mde": 0.1, "baseline": 0.1,
+                   "daily_units": 1000}),
+        ),
         ("POST", "/api/v1/tests/{key}/approve", Approver, Value::Null),
         (
             "POST",

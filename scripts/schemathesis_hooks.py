@@ -19,6 +19,8 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
   hook gives each variant its template's keys);
 - approval thresholds have `two` at least `one`;
 - a scheduled test has a `start_at`;
+- a plan gives its baseline and daily units (nothing runs to observe them) and an effect the
+  power analysis can size;
 - a ramp's steps have rising coverage (the hook sorts them, or drops a ramp with repeats);
 - bandit settings come with `"allocation": "bandit"`, name (or default to a primary) metric
   of the test that is not a ratio, a quantile or percentile-capped, and floor × arms is at
@@ -208,6 +210,15 @@ def map_case(context, case):
     elif case.method == "POST" and case.path == "/api/v1/webhooks" and isinstance(case.body, dict):
         if isinstance(case.body.get("url"), str):
             case.body["url"] = "http://127.0.0.1:9/edgewise-hook"
+    elif case.method == "POST" and case.path == "/api/v1/plans" and isinstance(case.body, dict):
+        # Nothing runs in the fuzzed server, so the numbers are given; and an effect the
+        # power analysis can size (the varied path is the rest of the body).
+        case.body["baseline"] = 0.1
+        case.body["daily_units"] = 1000
+        case.body["mde"] = 0.1
+        targeting = case.body.get("targeting")
+        if isinstance(targeting, dict):
+            _when(targeting.get("when"))
     elif case.method == "PUT" and case.path == "/api/v1/approval-thresholds" and isinstance(case.body, dict):
         one, two = case.body.get("one"), case.body.get("two")
         if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (one, two)) and two < one:

@@ -3,7 +3,9 @@
 //! One background task per process: woken after each admin change (and every second, to notice
 //! versions other replicas made), it `PUT`s the latest snapshot to each edge URL's
 //! `/v1/admin/snapshot`. A failed push is retried with exponential backoff (0.5 s doubling to
-//! 30 s); only the latest version is ever pushed, since it supersedes older ones. An edge that
+//! 30 s), and after [`ALERT_AFTER`] failed tries of one version an alert (kind `publish`)
+//! says so, while the edge keeps serving what it has; only the latest version is ever pushed,
+//! since it supersedes older ones. An edge that
 //! answers 409 already has this version or a newer one, which counts as published. The state
 //! per target is stored in `publish_state`, which `GET /api/v1/publish` shows.
 //!
@@ -34,6 +36,9 @@ struct Target {
     attempts: i64,
     next_try: Option<Instant>,
 }
+
+/// Failed pushes of one version to one edge before an alert says so (about 7.5 s of backoff).
+pub const ALERT_AFTER: i64 = 5;
 
 fn backoff(attempts: i64) -> Duration {
     let exp = u32::try_from(attempts.clamp(1, 7) - 1).unwrap_or(0);
@@ -112,6 +117,13 @@ pub async fn run(
                     if let Err(e) = store(&db, &state).await {
                         tracing::warn!(error = %e, "cannot record publish state");
                     }
+                    if t.attempts == ALERT_AFTER {
+                        if let Some(error) = &state.last_error {
+                            if let Err(e) = alert(&db, url, version, t.attempts, error).await {
+                                tracing::warn!(error = %e, "cannot record the publish alert");
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -171,6 +183,14 @@ pub async fn check_stored(db: &Db) -> anyhow::Result<Vec<String>> {
 async fn latest(db: &Db) -> anyhow::Result<Option<(i64, String)>> {
     let mut conn = db.reader.acquire().await?;
     Ok(snapshots::latest(&mut conn).await?)
+}
+
+async fn alert(db: &Db, url: &str, version: i64, attempts: i64, error: &str) -> anyhow::Result<()> {
+    let _turn = db.write_turn().await;
+    let mut conn = db.writer.acquire().await?;
+    crate::db::monitor::insert_publish_alert(&mut conn, now_ms(), url, version, attempts, error)
+        .await?;
+    Ok(())
 }
 
 async fn store(db: &Db, s: &PublishState) -> anyhow::Result<()> {

@@ -123,6 +123,34 @@ pub struct Alert {
 }
 
 /// Stores an alert; returns it.
+/// An alert that snapshot `version` could not be pushed to edge `target` after `attempts`
+/// tries (kind `publish`, no test): the edge keeps serving its previous snapshot meanwhile.
+pub async fn insert_publish_alert(
+    conn: &mut AnyConnection,
+    at: i64,
+    target: &str,
+    version: i64,
+    attempts: i64,
+    error: &str,
+) -> AppResult<i64> {
+    let detail = serde_json::json!({
+        "target": target, "version": version, "attempts": attempts, "error": error
+    });
+    Ok(sqlx::query_scalar(
+        "INSERT INTO alerts (at, test, kind, finding, severity, message, detail, action) \
+         VALUES ($1, '', 'publish', $2, 1.0, $3, $4, NULL) RETURNING id",
+    )
+    .bind(at)
+    .bind(format!("publish:{target}"))
+    .bind(format!(
+        "snapshot version {version} could not be pushed to {target} after {attempts} tries \
+         ({error}); it keeps serving its previous snapshot, and pushing goes on"
+    ))
+    .bind(detail.to_string())
+    .fetch_one(conn)
+    .await?)
+}
+
 pub async fn insert_alert(
     conn: &mut AnyConnection,
     at: i64,

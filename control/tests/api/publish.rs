@@ -132,3 +132,53 @@ async fn publishing_sqlite() {
 async fn publishing_postgres() {
     publishing(Backend::Postgres).await;
 }
+
+/// An edge that keeps refusing: after five failed tries of one version, one alert (kind
+/// `publish`) says so, and pushing goes on.
+async fn a_failing_edge_raises_one_alert(backend: Backend) {
+    let (failing, failing_state) = edge(1000, None).await;
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.edge_urls = vec![failing.clone()];
+        c.edge_secret = edgewise_control::config::Secret::new("edge-secret");
+    })
+    .await
+    else {
+        return;
+    };
+    app.running_test("t").await;
+    let s = wait_for(&app, |s| {
+        s["targets"]
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|t| t["attempts"].as_i64() >= Some(6)))
+    })
+    .await;
+    assert_eq!(s["targets"][0]["state"], "retrying", "{s}");
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    let publish: Vec<&Value> = alerts["alerts"]
+        .as_array()
+        .or_else(|| alerts.as_array())
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "publish")
+        .collect();
+    assert_eq!(publish.len(), 1, "{alerts}");
+    assert!(
+        publish[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 1"),
+        "{alerts}"
+    );
+    assert!(failing_state.lock().unwrap().received.is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_edge_raises_one_alert_sqlite() {
+    a_failing_edge_raises_one_alert(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_edge_raises_one_alert_postgres() {
+    a_failing_edge_raises_one_alert(Backend::Postgres).await;
+}

@@ -123,3 +123,61 @@ fn bad_arguments_name_the_flag() {
         assert!(err.contains(flag) && err.contains(says), "{all:?}: {err}");
     }
 }
+
+#[test]
+fn validate_reports_the_checks_of_a_test_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, v: serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let clean = write(
+        "clean.json",
+        serde_json::json!({"key": "t", "template": "headline",
+            "variants": [{"key": "a", "weight": 1, "content": {"headline": "A", "subheadline": "a"}},
+                         {"key": "b", "weight": 1, "content": {"headline": "B", "subheadline": "b"}}],
+            "metrics": [{"key": "buy", "kind": "binomial", "role": "primary"}]}),
+    );
+    let v = json(&edgewise(&["validate", "--test", &clean]));
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["errors"], serde_json::json!([]));
+    // At 100 units a day and a 10% baseline, a 5% effect takes years.
+    let out = edgewise(&[
+        "validate",
+        "--test",
+        &clean,
+        "--daily-units",
+        "100",
+        "--baseline",
+        "0.1",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["warnings"][0]["rule"], "underpowered", "{v}");
+    assert!(out.status.success());
+    let strict = edgewise(&[
+        "validate",
+        "--test",
+        &clean,
+        "--daily-units",
+        "100",
+        "--baseline",
+        "0.1",
+        "--deny-warnings",
+    ]);
+    assert_eq!(strict.status.code(), Some(1));
+    let missing = write(
+        "missing.json",
+        serde_json::json!({"key": "t", "template": "headline",
+            "variants": [{"key": "a", "weight": 1, "content": {"headline": "A"}},
+                         {"key": "b", "weight": 1, "content": {"headline": "B", "subheadline": "b"}}]}),
+    );
+    let out = edgewise(&["validate", "--test", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["errors"][0]["field"], "variants[0].content.subheadline",
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["rule"], "missing_content_key");
+}

@@ -49,9 +49,20 @@ pub struct AssignArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Snapshot JSON file.
+    #[arg(long, required_unless_present = "test", conflicts_with = "test")]
+    snapshot: Option<PathBuf>,
+    /// A test definition (as `POST /api/v1/tests` takes it): the checks before a start that
+    /// need no database (docs/automation.md).
     #[arg(long)]
-    snapshot: PathBuf,
-    /// Treat skipped tests, layers, personas and origins as errors too.
+    test: Option<PathBuf>,
+    /// With --test: units a day, for the `underpowered` check.
+    #[arg(long, requires = "baseline")]
+    daily_units: Option<f64>,
+    /// With --test: the primary metric's conversion rate, for the `underpowered` check.
+    #[arg(long, requires = "daily_units")]
+    baseline: Option<f64>,
+    /// Treat skipped tests, layers, personas and origins (or, with --test, warnings) as
+    /// errors too.
     #[arg(long)]
     deny_warnings: bool,
 }
@@ -119,7 +130,10 @@ pub fn assign(args: AssignArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let (errors, warnings, tests) = match compile(&args.snapshot) {
+    let Some(snapshot) = &args.snapshot else {
+        return validate_test(&args);
+    };
+    let (errors, warnings, tests) = match compile(snapshot) {
         Ok((s, w)) => (Vec::new(), w, s.tests().count()),
         Err(e) => (vec![format!("{e:#}")], Vec::new(), 0),
     };
@@ -132,6 +146,62 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|w| serde_json::json!({"message": w.to_string(), "detail": w}))
             .collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `edgewise validate --test FILE`: the checks of a test definition that need no database.
+fn validate_test(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    use edgewise_shared::plan::checks::{self, Candidate, Severity, Sizing, Traffic};
+    let path = args.test.as_deref().unwrap_or(Path::new("-"));
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read test {}", path.display()))?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let spec: edgewise_control::model::TestSpec = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| {
+            let at = e.path().to_string();
+            anyhow::anyhow!("{}: at `{at}`: {}", path.display(), e.into_inner())
+        })?;
+    let traffic = Traffic {
+        daily_units: args.daily_units,
+        baseline: args.baseline,
+        ..Traffic::default()
+    };
+    let findings = checks::check(
+        &Candidate {
+            key: &spec.key,
+            template: spec.template.as_deref(),
+            pages: &spec.pages,
+            layer: spec.layer.as_ref().map(|l| l.key.as_str()),
+            variants: &spec.variants,
+            metrics: &spec.metrics,
+            targeting: &spec.targeting,
+            coverage: spec.coverage,
+        },
+        &[],
+        &traffic,
+        Sizing {
+            mde: spec
+                .decision
+                .as_ref()
+                .and_then(|d| d.mde)
+                .unwrap_or(edgewise_shared::decide::DecisionSettings::default().mde),
+            alpha: 0.05,
+            power: 0.8,
+            max_days: edgewise_control::checks::MAX_DAYS,
+        },
+    );
+    let (errors, warnings): (Vec<_>, Vec<_>) = findings
+        .into_iter()
+        .partition(|f| f.severity == Severity::Error);
+    let failed = !errors.is_empty() || (args.deny_warnings && !warnings.is_empty());
+    let report = serde_json::json!({
+        "valid": !failed, "test": spec.key, "errors": errors, "warnings": warnings,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if failed {

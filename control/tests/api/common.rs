@@ -192,6 +192,15 @@ impl TestApp {
             .secret
     }
 
+    /// Erases a unit (`DELETE /api/v1/units/{id}`, as the admin); it must succeed.
+    pub async fn erase(&self, id: &str) {
+        let path = format!("/api/v1/units/{id}");
+        let (s, b) = self
+            .call(Method::DELETE, &path, Some(&self.admin), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "erasing {id}: {b}");
+    }
+
     /// Sends a request; returns the status and the JSON body (`Null` if none).
     pub async fn call(
         &self,
@@ -342,4 +351,27 @@ pub fn total(agg: &Value, kind: &str, field: &str, pred: impl Fn(&Value) -> bool
         .filter(|r| pred(r))
         .map(|r| r[field].as_f64().unwrap())
         .sum()
+}
+
+/// A small seeded generator (64-bit LCG) for the tests' streams.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    fn step(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0
+    }
+
+    /// A whole number below `n` (from the high bits).
+    pub fn below(&mut self, n: u64) -> u64 {
+        (self.step() >> 33) % n
+    }
+
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.step() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }

@@ -7,11 +7,11 @@
 //! no metric uses is rejected naming `covariates`.
 
 use edgewise_shared::stats::{analyze, AnalysisInput, MetricType, VariantInput};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::TestApp;
+use crate::common::{Lcg, TestApp};
 use crate::results::assert_close;
 
 fn spec() -> Value {
@@ -36,18 +36,6 @@ struct Unit {
     pre: Option<f64>,
     orders: Vec<f64>,
 }
-
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn stream() -> Vec<Unit> {
     let mut rng = Lcg(42);
     (0..800)
@@ -240,11 +228,7 @@ async fn cuped_equals_an_independent_computation(app: TestApp) {
     // Erasure takes a unit's covariate and cross-product out with it.
     let gone = ["u3", "u4", "u17"];
     for id in gone {
-        let path = format!("/api/v1/units/{id}");
-        let (s, b) = app
-            .call(Method::DELETE, &path, Some(&app.admin), None)
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        app.erase(id).await;
     }
     let left: Vec<&Unit> = units
         .iter()

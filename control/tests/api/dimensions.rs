@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 
 use edgewise_shared::stats::VariantInput;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::TestApp;
+use crate::common::{Lcg, TestApp};
 use crate::results::assert_close;
 
 fn spec() -> Value {
@@ -39,18 +39,6 @@ struct Unit {
     /// Its purchase's value, if it bought.
     buy: Option<f64>,
 }
-
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// 25 countries, the first far more common; in `BR` the variant converts at 45% against 15%
 /// (everywhere else both convert at 15%).
 fn stream() -> Vec<Unit> {
@@ -256,11 +244,7 @@ async fn segments_by_dimension_equal_an_independent_computation(app: TestApp) {
     // Erasure takes units out of their segments.
     let gone = ["u1", "u2", "u3", "u10"];
     for id in gone {
-        let path = format!("/api/v1/units/{id}");
-        let (s, b) = app
-            .call(Method::DELETE, &path, Some(&app.admin), None)
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        app.erase(id).await;
     }
     let left: Vec<Unit> = units
         .into_iter()

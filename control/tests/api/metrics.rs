@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use edgewise_control::db::now_ms;
 use edgewise_shared::stats::{analyze, AnalysisInput, MetricType, VariantInput};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::TestApp;
+use crate::common::{Lcg, TestApp};
 use crate::results::assert_close;
 
 const HOUR: i64 = 3_600_000;
@@ -42,18 +42,6 @@ struct Unit {
     variant: &'static str,
     exposed_at: i64,
     events: Vec<(&'static str, i64, f64)>,
-}
-
-/// A small seeded generator (64-bit LCG, high bits).
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 fn stream(now: i64) -> Vec<Unit> {
@@ -252,15 +240,7 @@ async fn every_metric_kind_equals_an_independent_computation(app: TestApp) {
     // Erasing the units with the most of everything takes exactly their share out.
     let gone = ["u7", "u8", "u12"];
     for id in gone {
-        let (s, b) = app
-            .call(
-                Method::DELETE,
-                &format!("/api/v1/units/{id}"),
-                Some(&app.admin),
-                None,
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        app.erase(id).await;
     }
     let left: Vec<&Unit> = units
         .iter()

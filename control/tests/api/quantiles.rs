@@ -7,11 +7,11 @@
 //! of the sketch. Bad definitions get a 422 naming the field.
 
 use edgewise_shared::stats::{analyze, AnalysisInput, MetricType, VariantInput};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::TestApp;
+use crate::common::{Lcg, TestApp};
 use crate::results::assert_close;
 
 const ALPHA: f64 = 0.001;
@@ -40,18 +40,6 @@ struct Unit {
     orders: Vec<f64>,
     loads: Vec<f64>,
 }
-
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn stream() -> Vec<Unit> {
     let mut rng = Lcg(25);
     (0..600)
@@ -258,15 +246,7 @@ async fn quantiles_and_percentile_caps_equal_an_independent_computation(app: Tes
         .unwrap();
     let gone = [top.id.as_str(), "u1", "u2", "u3"];
     for id in gone {
-        let (s, b) = app
-            .call(
-                Method::DELETE,
-                &format!("/api/v1/units/{id}"),
-                Some(&app.admin),
-                None,
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        app.erase(id).await;
     }
     let left: Vec<&Unit> = units
         .iter()

@@ -22,6 +22,14 @@ ensure_chromium() {
   fi
 }
 
+# Debian's wrk, for scripts/bench-edge.
+ensure_wrk() {
+  if ! command -v wrk >/dev/null; then
+    step "installing Debian's wrk"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  fi
+}
+
 # schemathesis (PyPI, pinned) in a virtualenv of its own, for scripts/api-fuzz. Python 3.11.7's
 # ast module fails hypothesis on schemathesis' largest file ("AST constructor recursion depth
 # mismatch"), so a newer interpreter is used where the machine has one.

@@ -101,12 +101,26 @@ pub async fn run(scenario: &Scenario, target: &Target) -> anyhow::Result<report:
                     query.push(("persona", p));
                 }
                 let reply: anyhow::Result<(Value, Option<String>)> = async {
-                    let mut request = client.get(&url).query(&query).header("user-agent", ua);
-                    // A browser sends back the cookie remembering its bandit arms.
-                    if let Some(c) = arms {
-                        request = request.header("cookie", c);
-                    }
-                    let r = request.send().await?.error_for_status()?;
+                    // A request lost on the way (a timeout, a refused connection) is asked
+                    // again, as a browser's reload would; it decides nothing twice, since the
+                    // same visitor gets the same answer.
+                    let mut tries = 0;
+                    let r = loop {
+                        tries += 1;
+                        let mut request = client.get(&url).query(&query).header("user-agent", ua);
+                        // A browser sends back the cookie remembering its bandit arms.
+                        if let Some(c) = &arms {
+                            request = request.header("cookie", c);
+                        }
+                        match request.send().await {
+                            Ok(r) => break r,
+                            Err(e) if tries < 3 && (e.is_timeout() || e.is_connect()) => {
+                                tracing::warn!(error = %e, "assign request lost; asking again");
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    };
+                    let r = r.error_for_status()?;
                     let arms = r
                         .headers()
                         .get_all("set-cookie")

@@ -147,12 +147,19 @@ impl Drop for ControlPlane {
     }
 }
 
-/// What the edge assigns `unit` (a desktop Chrome visitor).
+/// What the edge assigns `unit` (a desktop Chrome visitor); `Null` when the request does not
+/// get through (a caller waiting for the edge to serve a test asks again until its deadline:
+/// wrangler dev has dropped a connection while several system tests ran side by side).
 pub fn edge_assign(worker: &Worker, unit: &str) -> Value {
     let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-    worker
-        .get(&format!("/v1/assign?unit={unit}"), &[("user-agent", ua)])
-        .json()
+    let url = worker.url(&format!("/v1/assign?unit={unit}"));
+    match worker.client.request("GET", &url, &[("user-agent", ua)], None) {
+        Ok(r) => r.json(),
+        Err(e) => {
+            eprintln!("GET {url}: {e}; asking again");
+            Value::Null
+        }
+    }
 }
 
 /// The decision for test `key` in an assign reply.

@@ -153,7 +153,10 @@ impl Drop for ControlPlane {
 pub fn edge_assign(worker: &Worker, unit: &str) -> Value {
     let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
     let url = worker.url(&format!("/v1/assign?unit={unit}"));
-    match worker.client.request("GET", &url, &[("user-agent", ua)], None) {
+    match worker
+        .client
+        .request("GET", &url, &[("user-agent", ua)], None)
+    {
         Ok(r) => r.json(),
         Err(e) => {
             eprintln!("GET {url}: {e}; asking again");

@@ -6,7 +6,7 @@
 //! approvals its risk score calls for ([`approval`]).
 
 use edgewise_shared::plan::approvals::{self, Status as Approvals};
-use edgewise_shared::plan::checks::{self, Candidate, Finding, Other, Severity, Sizing, Traffic};
+use edgewise_shared::plan::checks::{self, Finding, Other, Severity, Sizing, Traffic};
 use edgewise_shared::plan::risk::{self, Risk, RiskInput};
 use edgewise_shared::snapshot::MetricRole;
 use edgewise_shared::DeviceClass;
@@ -99,7 +99,7 @@ pub async fn run(
         None => cfg.decision.clone(),
     };
     Ok(checks::check(
-        &candidate(spec),
+        &crate::model::candidate(spec),
         &others
             .iter()
             .map(|o| Other {
@@ -116,35 +116,6 @@ pub async fn run(
             max_days: MAX_DAYS,
         },
     ))
-}
-
-fn candidate(spec: &TestSpec) -> Candidate<'_> {
-    Candidate {
-        key: &spec.key,
-        template: spec.template.as_deref(),
-        pages: &spec.pages,
-        layer: spec.layer.as_ref().map(|l| l.key.as_str()),
-        variants: &spec.variants,
-        metrics: &spec.metrics,
-        targeting: &spec.targeting,
-        coverage: spec.coverage,
-    }
-}
-
-/// The findings about the request's own fields (an unknown template, a variant missing a
-/// content key its template needs), which every create and update refuses with a 422.
-pub fn own_fields(spec: &TestSpec) -> Vec<FieldError> {
-    let sizing = Sizing {
-        mde: 0.05,
-        alpha: 0.05,
-        power: 0.8,
-        max_days: MAX_DAYS,
-    };
-    checks::check(&candidate(spec), &[], &Traffic::default(), sizing)
-        .into_iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(|f| FieldError::new(f.field, f.message))
-        .collect()
 }
 
 /// Refuses a start while an error remains (409, every error by field).

@@ -64,7 +64,7 @@ pub async fn transition(
             };
             crate::db::monitor::set_state(
                 &mut m.tx,
-                &crate::jobs::ramp::state_name(key),
+                &crate::db::monitor::ramp_state(key),
                 &serde_json::to_string(&state)?,
             )
             .await?;

@@ -334,7 +334,7 @@ pub fn validate_test(
                 .push(FieldError::new(format!("decision.{}", e.field), e.message));
         }
     }
-    p.invalid.extend(crate::checks::own_fields(candidate));
+    p.invalid.extend(own_fields(candidate));
     if candidate.scheduled && candidate.start_at.is_none() {
         p.invalid.push(FieldError::new(
             "start_at",
@@ -507,6 +507,38 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The test as the checks before a start see it ([`edgewise_shared::plan::checks`]).
+pub fn candidate(spec: &TestSpec) -> edgewise_shared::plan::checks::Candidate<'_> {
+    edgewise_shared::plan::checks::Candidate {
+        key: &spec.key,
+        template: spec.template.as_deref(),
+        pages: &spec.pages,
+        layer: spec.layer.as_ref().map(|l| l.key.as_str()),
+        variants: &spec.variants,
+        metrics: &spec.metrics,
+        targeting: &spec.targeting,
+        coverage: spec.coverage,
+    }
+}
+
+/// The checks' findings about the request's own fields (an unknown template, a variant
+/// missing a content key its template needs), which every create and update refuses with a
+/// 422. Without other tests or traffic only those rules can fire as errors.
+fn own_fields(spec: &TestSpec) -> Vec<FieldError> {
+    use edgewise_shared::plan::checks::{check, Severity, Sizing, Traffic};
+    let sizing = Sizing {
+        mde: 0.05,
+        alpha: 0.05,
+        power: 0.8,
+        max_days: f64::INFINITY,
+    };
+    check(&candidate(spec), &[], &Traffic::default(), sizing)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| FieldError::new(f.field, f.message))
+        .collect()
 }
 
 #[cfg(test)]

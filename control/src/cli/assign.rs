@@ -157,7 +157,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// `edgewise validate --test FILE`: the checks of a test definition that need no database.
 fn validate_test(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    use edgewise_shared::plan::checks::{self, Candidate, Severity, Sizing, Traffic};
+    use edgewise_shared::plan::checks::{self, Severity, Sizing, Traffic};
     let path = args.test.as_deref().unwrap_or(Path::new("-"));
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read test {}", path.display()))?;
@@ -173,16 +173,7 @@ fn validate_test(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         ..Traffic::default()
     };
     let findings = checks::check(
-        &Candidate {
-            key: &spec.key,
-            template: spec.template.as_deref(),
-            pages: &spec.pages,
-            layer: spec.layer.as_ref().map(|l| l.key.as_str()),
-            variants: &spec.variants,
-            metrics: &spec.metrics,
-            targeting: &spec.targeting,
-            coverage: spec.coverage,
-        },
+        &edgewise_control::model::candidate(&spec),
         &[],
         &traffic,
         Sizing {

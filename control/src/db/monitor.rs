@@ -10,6 +10,11 @@ use sqlx::{AnyConnection, FromRow};
 use super::aggregates::RUNNING;
 use crate::error::AppResult;
 
+/// The `monitor_state` name of a test's ramp state ([`crate::jobs::ramp`]).
+pub fn ramp_state(test: &str) -> String {
+    format!("ramp:{test}")
+}
+
 pub async fn state(conn: &mut AnyConnection, name: &str) -> AppResult<Option<String>> {
     Ok(
         sqlx::query_scalar("SELECT value FROM monitor_state WHERE name = $1")

@@ -12,11 +12,6 @@ use crate::db::{monitor, tests, Actor, Db, Mutation, MONITOR};
 use crate::error::AppResult;
 use crate::model::{Status, Transition};
 
-/// The `monitor_state` name of a test's ramp state.
-pub fn state_name(test: &str) -> String {
-    format!("ramp:{test}")
-}
-
 /// Whether the monitor's latest evaluation of `test` found a guardrail regression or an SRM.
 fn breached(evaluation: Option<&str>) -> bool {
     let Some(v) = evaluation.and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok()) else {
@@ -42,7 +37,7 @@ pub async fn tick(db: &Db, now: i64) -> AppResult<Vec<String>> {
         let key = rec.spec.key.clone();
         let (state, evaluation) = {
             let mut conn = db.reader.acquire().await?;
-            let state = monitor::state(&mut conn, &state_name(&key)).await?;
+            let state = monitor::state(&mut conn, &monitor::ramp_state(&key)).await?;
             (state, monitor::evaluation(&mut conn, &key).await?)
         };
         let state: RampState =
@@ -67,7 +62,7 @@ pub async fn tick(db: &Db, now: i64) -> AppResult<Vec<String>> {
                     let mut conn = db.writer.acquire().await?;
                     monitor::set_state(
                         &mut conn,
-                        &state_name(&key),
+                        &monitor::ramp_state(&key),
                         &serde_json::to_string(&cleared)?,
                     )
                     .await?;
@@ -104,7 +99,12 @@ pub async fn tick(db: &Db, now: i64) -> AppResult<Vec<String>> {
             since_ms: m.at,
             held_back,
         };
-        monitor::set_state(&mut m.tx, &state_name(&key), &serde_json::to_string(&next)?).await?;
+        monitor::set_state(
+            &mut m.tx,
+            &monitor::ramp_state(&key),
+            &serde_json::to_string(&next)?,
+        )
+        .await?;
         let after = json!({"coverage": coverage, "step": step, "breach": breach});
         m.finish(
             &Actor(MONITOR.to_owned()),

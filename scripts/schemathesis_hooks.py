@@ -15,8 +15,10 @@ rejected" check stays meaningful, this hook makes every generated body keep thos
 - a layer slot's range has start < end;
 - a `regex` condition's value compiles (regex-lite: no look-around or back-references);
 - a webhook's URL has a host the URL parser accepts (and a port below 65536);
-- a test drafted from a template carries the template's content keys in every variant (the
-  hook gives each variant its template's keys);
+- a test drafted from a template names one that exists and carries its content keys in every
+  variant (the hook names a built-in template and gives each variant its keys);
+- an org's own template is not named like a built-in one, and its metrics keep a test's rules
+  (above);
 - approval thresholds have `two` at least `one`;
 - a scheduled test has a `start_at`;
 - a plan gives its baseline and daily units (nothing runs to observe them) and an effect the
@@ -141,6 +143,8 @@ TEMPLATE_KEYS = {
 
 
 def _template(body):
+    if isinstance(body.get("template"), str) and body["template"] not in TEMPLATE_KEYS:
+        body["template"] = "headline"
     keys = TEMPLATE_KEYS.get(body.get("template"))
     if keys is None or not isinstance(body.get("variants"), list):
         return
@@ -216,9 +220,16 @@ def map_case(context, case):
         case.body["baseline"] = 0.1
         case.body["daily_units"] = 1000
         case.body["mde"] = 0.1
+        if case.body.get("template") not in TEMPLATE_KEYS:
+            case.body["template"] = "headline"
         targeting = case.body.get("targeting")
         if isinstance(targeting, dict):
             _when(targeting.get("when"))
+    elif case.method in ("POST", "PUT") and case.path.startswith("/api/v1/templates") and isinstance(case.body, dict):
+        if case.method == "POST" and isinstance(case.body.get("name"), str) and case.body["name"] in TEMPLATE_KEYS:
+            case.body["name"] += "_own"
+        _unique_keys(case.body.get("metrics"))
+        _metrics(case.body.get("metrics"))
     elif case.method == "PUT" and case.path == "/api/v1/approval-thresholds" and isinstance(case.body, dict):
         one, two = case.body.get("one"), case.body.get("two")
         if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (one, two)) and two < one:

@@ -33,6 +33,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/tests/{key}"),
     ("POST", "/api/v1/tests/{key}/validate"),
     ("POST", "/api/v1/plans"),
+    ("GET", "/api/v1/templates"),
+    ("POST", "/api/v1/templates"),
+    ("GET", "/api/v1/templates/{name}"),
+    ("PUT", "/api/v1/templates/{name}"),
+    ("DELETE", "/api/v1/templates/{name}"),
     ("GET", "/api/v1/tests/{key}/approvals"),
     ("POST", "/api/v1/tests/{key}/approve"),
     ("POST", "/api/v1/tests/{key}/reject"),
@@ -96,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::learn::router())
         .merge(api::approvals::router())
         .merge(api::plans::router())
+        .merge(api::templates::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(ingest)

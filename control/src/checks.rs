@@ -5,14 +5,15 @@
 //! reports them; a start refuses while an error remains, and while the test lacks the
 //! approvals its risk score calls for ([`approval`]).
 
+use edgewise_shared::learn;
 use edgewise_shared::plan::approvals::{self, Status as Approvals};
-use edgewise_shared::plan::checks::{self, Finding, Other, Severity, Sizing, Traffic};
+use edgewise_shared::plan::checks::{self, Finding, Other, Setup, Severity, Sizing, Traffic};
 use edgewise_shared::plan::risk::{self, Risk, RiskInput};
 use edgewise_shared::snapshot::MetricRole;
 use edgewise_shared::DeviceClass;
 use sqlx::AnyConnection;
 
-use crate::db::{aggregates, approvals as stored, now_ms, settings, tests};
+use crate::db::{aggregates, approvals as stored, learned, monitor, now_ms, settings, tests};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::model::{Status, TestRecord, TestSpec};
 
@@ -93,6 +94,7 @@ pub async fn run(
         .filter(|o| o.status.published() && o.spec.key != spec.key)
         .collect();
     let cfg = settings::load(&mut *conn).await?;
+    let templates = crate::db::templates::all(&mut *conn).await?;
     let traffic = traffic(conn, schemas, spec).await?;
     let decision = match &spec.decision {
         Some(o) => cfg.decision.with(o),
@@ -105,10 +107,19 @@ pub async fn run(
             .map(|o| Other {
                 key: &o.spec.key,
                 pages: &o.spec.pages,
-                layer: o.spec.layer.as_ref().map(|l| l.key.as_str()),
+                layer: o.spec.layer.as_ref(),
             })
             .collect::<Vec<_>>(),
         &traffic,
+        &Setup {
+            templates: &templates,
+            layers: &cfg.layers,
+            holdout_hash_id: cfg.holdout.as_ref().filter(|h| h.share > 0.0).map(|h| {
+                h.hash_id
+                    .as_deref()
+                    .unwrap_or(edgewise_shared::snapshot::DEFAULT_HOLDOUT_HASH_ID)
+            }),
+        },
         Sizing {
             mde: decision.mde,
             alpha: decision.alpha,
@@ -137,9 +148,11 @@ pub fn spec_hash(spec: &TestSpec) -> String {
     crate::db::tokens::sha256_hex(&serde_json::to_string(spec).unwrap_or_default())
 }
 
-/// A test's risk score from its definition (docs/automation.md). The history of similar tests
-/// and the learned prior are not read yet: those factors take their middle values.
-pub fn risk_of(spec: &TestSpec) -> Risk {
+/// A test's risk score (docs/automation.md): its definition, the share of past tests sharing
+/// one of its tags that regressed a guardrail (stopped or archived tests with a `guardrail`
+/// alert), and the probability of a negative lift on its primary metric under what past tests
+/// taught (`POST /api/v1/predict`'s predictive distribution).
+pub async fn risk(conn: &mut AnyConnection, spec: &TestSpec) -> AppResult<Risk> {
     let sensitive_tag = spec
         .tags
         .iter()
@@ -148,7 +161,25 @@ pub fn risk_of(spec: &TestSpec) -> Risk {
         .metrics
         .iter()
         .any(|m| m.kind == edgewise_shared::snapshot::MetricKind::Value);
-    risk::score(&RiskInput {
+    let similar: Vec<String> = tests::list(&mut *conn, None)
+        .await?
+        .into_iter()
+        .filter(|o| matches!(o.status, Status::Stopped | Status::Archived))
+        .filter(|o| o.spec.key != spec.key && o.spec.tags.iter().any(|t| spec.tags.contains(t)))
+        .map(|o| o.spec.key)
+        .collect();
+    let regressed = monitor::tests_alerted(&mut *conn, "guardrail").await?;
+    let bad = similar.iter().filter(|k| regressed.contains(*k)).count();
+    let history = (!similar.is_empty()).then_some((bad as u32, similar.len() as u32));
+    let downside = match spec.metrics.iter().find(|m| m.role == MetricRole::Primary) {
+        Some(primary) => {
+            let past = learned::history(&mut *conn).await?;
+            learn::predictive(&primary.key, &spec.tags, &past.tests, &learn::learn(&past))
+                .map(|(_, p, _)| p.cdf(0.0))
+        }
+        None => None,
+    };
+    Ok(risk::score(&RiskInput {
         coverage: spec.coverage,
         surfaces: spec.pages.len().max(1) as u32,
         sensitive_page: sensitive_tag || revenue,
@@ -158,15 +189,15 @@ pub fn risk_of(spec: &TestSpec) -> Risk {
             .filter(|m| m.role == MetricRole::Guardrail)
             .count(),
         all_devices: spec.targeting.devices.is_empty(),
-        history: None,
-        prior: None,
-    })
+        history,
+        downside,
+    }))
 }
 
 /// The risk of `spec` and where its approvals stand.
 pub async fn approval(conn: &mut AnyConnection, spec: &TestSpec) -> AppResult<(Risk, Approvals)> {
     let cfg = settings::load(&mut *conn).await?;
-    let r = risk_of(spec);
+    let r = risk(&mut *conn, spec).await?;
     let needed = risk::approvals_needed(r.score, cfg.approval_thresholds);
     let entries = stored::list(&mut *conn, &spec.key).await?;
     let authors = stored::authors(&mut *conn, &spec.key).await?;

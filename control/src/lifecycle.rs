@@ -34,7 +34,8 @@ pub async fn transition(
             .filter(|o| o.status.published())
             .collect();
         let cfg = settings::load(&mut m.tx).await?;
-        validate_test(&old.spec, &others, &cfg, true).into_conflict()?;
+        let templates = crate::db::templates::all(&mut m.tx).await?;
+        validate_test(&old.spec, &others, &cfg, &templates, true).into_conflict()?;
         let findings = crate::checks::run(&mut m.tx, &db.shard_schemas(), &old.spec).await?;
         crate::checks::refuse_errors(&findings)?;
         let (risk, approvals) = crate::checks::approval(&mut m.tx, &old.spec).await?;

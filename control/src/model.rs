@@ -116,7 +116,11 @@ pub struct TestSpec {
     #[serde(default)]
     pub metrics: Vec<MetricDef>,
     /// The monitor's decision settings for this test, over the org's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "edgewise_shared::decide::settings::object_or_null"
+    )]
     pub decision: Option<DecisionOverrides>,
     /// Free-form labels (`headline`, `checkout`, the template it came from): learning across
     /// tests pools past lifts by tag (docs/learning.md).
@@ -319,6 +323,7 @@ pub fn validate_test(
     candidate: &TestSpec,
     others: &[TestRecord],
     settings: &Settings,
+    templates: &[edgewise_shared::plan::Template],
     require_primary: bool,
 ) -> Problems {
     let mut p = Problems::default();
@@ -334,7 +339,7 @@ pub fn validate_test(
                 .push(FieldError::new(format!("decision.{}", e.field), e.message));
         }
     }
-    p.invalid.extend(own_fields(candidate));
+    p.invalid.extend(own_fields(candidate, templates));
     if candidate.scheduled && candidate.start_at.is_none() {
         p.invalid.push(FieldError::new(
             "start_at",
@@ -513,9 +518,10 @@ pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
 pub fn candidate(spec: &TestSpec) -> edgewise_shared::plan::checks::Candidate<'_> {
     edgewise_shared::plan::checks::Candidate {
         key: &spec.key,
+        hash_id: spec.hash_id.as_deref().unwrap_or(&spec.key),
         template: spec.template.as_deref(),
         pages: &spec.pages,
-        layer: spec.layer.as_ref().map(|l| l.key.as_str()),
+        layer: spec.layer.as_ref(),
         variants: &spec.variants,
         metrics: &spec.metrics,
         targeting: &spec.targeting,
@@ -525,16 +531,21 @@ pub fn candidate(spec: &TestSpec) -> edgewise_shared::plan::checks::Candidate<'_
 
 /// The checks' findings about the request's own fields (an unknown template, a variant
 /// missing a content key its template needs), which every create and update refuses with a
-/// 422. Without other tests or traffic only those rules can fire as errors.
-fn own_fields(spec: &TestSpec) -> Vec<FieldError> {
-    use edgewise_shared::plan::checks::{check, Severity, Sizing, Traffic};
+/// 422. Without other tests, traffic, layers or a holdout only those rules can fire as errors.
+fn own_fields(spec: &TestSpec, templates: &[edgewise_shared::plan::Template]) -> Vec<FieldError> {
+    use edgewise_shared::plan::checks::{check, Setup, Severity, Sizing, Traffic};
+    let setup = Setup {
+        templates,
+        layers: &[],
+        holdout_hash_id: None,
+    };
     let sizing = Sizing {
         mde: 0.05,
         alpha: 0.05,
         power: 0.8,
         max_days: f64::INFINITY,
     };
-    check(&candidate(spec), &[], &Traffic::default(), sizing)
+    check(&candidate(spec), &[], &Traffic::default(), &setup, sizing)
         .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| FieldError::new(f.field, f.message))
@@ -569,11 +580,13 @@ mod tests {
     fn validation_reports_paths_relative_to_the_test() {
         let mut s = spec("t");
         s.variants[1].weight = -1.0;
-        let p = validate_test(&s, &[], &Settings::default(), false);
+        let p = validate_test(&s, &[], &Settings::default(), &[], false);
         assert_eq!(p.invalid[0].field, "variants[1].weight");
-        assert!(validate_test(&spec("t"), &[], &Settings::default(), true)
-            .into_result()
-            .is_ok());
+        assert!(
+            validate_test(&spec("t"), &[], &Settings::default(), &[], true)
+                .into_result()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -14,5 +14,6 @@ pub mod openapi;
 pub mod plans;
 pub mod settings;
 pub mod snapshots;
+pub mod templates;
 pub mod tests;
 pub mod webhooks;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use edgewise_shared::learn::{learn, predict, Draft};
-use edgewise_shared::plan::{self, approvals_needed, templates, PlanInput};
+use edgewise_shared::plan::{self, approvals_needed, PlanInput};
 use edgewise_shared::snapshot::{MetricRole, Targeting};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -68,7 +68,11 @@ async fn plan_test(
     _: Caller<Viewer>,
     JsonBody(req): JsonBody<PlanRequest>,
 ) -> AppResult<Json<Value>> {
-    let t = templates::named(&req.template)
+    let mut conn = state.db.reader.acquire().await?;
+    let t = crate::db::templates::all(&mut conn)
+        .await?
+        .into_iter()
+        .find(|t| t.name == req.template)
         .ok_or_else(|| AppError::invalid("template", format!("no template `{}`", req.template)))?;
     if !(2..=10).contains(&req.variants) {
         return Err(AppError::invalid(
@@ -82,7 +86,6 @@ async fn plan_test(
             "must be above 0 and at most 1",
         ));
     }
-    let mut conn = state.db.reader.acquire().await?;
     // The template's primary metric, to look its baseline up.
     let probe: TestSpec = serde_json::from_value(json!({
         "key": req.key, "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}],
@@ -134,7 +137,7 @@ async fn plan_test(
     // The risk and approvals as the control plane will score the draft.
     let spec: TestSpec = serde_json::from_value(p.draft.clone())
         .map_err(|e| AppError::Internal(anyhow::anyhow!("draft: {e}")))?;
-    let risk = crate::checks::risk_of(&spec);
+    let risk = crate::checks::risk(&mut conn, &spec).await?;
     let thresholds = settings::load(&mut conn).await?.approval_thresholds;
     p.approvals_needed = approvals_needed(risk.score, thresholds);
     p.risk = risk;

@@ -78,7 +78,8 @@ async fn create(
     if spec.dimensions.is_empty() {
         spec.dimensions = cfg.dimensions.clone();
     }
-    validate_test(&spec, &published, &cfg, false).into_result()?;
+    let templates = crate::db::templates::all(&mut m.tx).await?;
+    validate_test(&spec, &published, &cfg, &templates, false).into_result()?;
     if !tests::insert(&mut m.tx, &spec, m.at).await? {
         return Err(AppError::Conflict(format!(
             "test `{}` already exists",
@@ -128,7 +129,15 @@ async fn update(
         .filter(|t| t.status.published())
         .collect();
     let cfg = settings::load(&mut m.tx).await?;
-    validate_test(&spec, &others, &cfg, old.status != Status::Draft).into_result()?;
+    let templates = crate::db::templates::all(&mut m.tx).await?;
+    validate_test(
+        &spec,
+        &others,
+        &cfg,
+        &templates,
+        old.status != Status::Draft,
+    )
+    .into_result()?;
     let mut rec = old.clone();
     rec.spec = spec;
     rec.updated_at = m.at;

@@ -157,7 +157,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// `edgewise validate --test FILE`: the checks of a test definition that need no database.
 fn validate_test(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    use edgewise_shared::plan::checks::{self, Severity, Sizing, Traffic};
+    use edgewise_shared::plan::checks::{self, Setup, Severity, Sizing, Traffic};
     let path = args.test.as_deref().unwrap_or(Path::new("-"));
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read test {}", path.display()))?;
@@ -172,10 +172,16 @@ fn validate_test(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         baseline: args.baseline,
         ..Traffic::default()
     };
+    let builtin = edgewise_shared::plan::templates::builtin();
     let findings = checks::check(
         &edgewise_control::model::candidate(&spec),
         &[],
         &traffic,
+        &Setup {
+            templates: &builtin,
+            layers: &[],
+            holdout_hash_id: None,
+        },
         Sizing {
             mde: spec
                 .decision

@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod settings;
 pub mod sketches;
 pub mod snapshots;
+pub mod templates;
 pub mod tests;
 pub mod tokens;
 pub mod unit_events;

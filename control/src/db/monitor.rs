@@ -240,3 +240,15 @@ pub async fn ack(conn: &mut AnyConnection, id: i64, by: &str, at: i64) -> AppRes
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The tests that have had an alert of `kind` (`guardrail`, `srm`, …).
+pub async fn tests_alerted(
+    conn: &mut AnyConnection,
+    kind: &str,
+) -> AppResult<std::collections::HashSet<String>> {
+    let tests: Vec<String> = sqlx::query_scalar("SELECT DISTINCT test FROM alerts WHERE kind = $1")
+        .bind(kind)
+        .fetch_all(conn)
+        .await?;
+    Ok(tests.into_iter().collect())
+}

@@ -158,6 +158,56 @@ async fn teach(app: TestApp) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(b.to_string().contains("daily_units"), "{b}");
 
+    // The risk score reads the same history: past tests sharing a tag that regressed a
+    // guardrail (two of the five `headline` tests, none of the three `cta` ones), and the
+    // chance of a negative lift under the predictive distribution `predict` uses.
+    {
+        let mut conn = app.db.writer.acquire().await.unwrap();
+        for t in ["past0", "past3"] {
+            let finding = edgewise_shared::decide::Finding {
+                key: "guardrail:errors:b".into(),
+                kind: edgewise_shared::decide::Kind::Guardrail,
+                severity: 3.0,
+                message: "guardrail `errors` regressed".into(),
+                detail: json!({}),
+                variant: None,
+            };
+            edgewise_control::db::monitor::insert_alert(&mut conn, now_ms(), t, &finding, None)
+                .await
+                .unwrap();
+        }
+    }
+    let factor = |risk: &Value, name: &str| -> (Option<f64>, f64) {
+        let f = risk["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["factor"] == name)
+            .unwrap();
+        (f["value"].as_f64(), f["points"].as_f64().unwrap())
+    };
+    for (tag, history, downside_source) in [
+        ("headline", Some(0.4), "tag:headline"),
+        ("cta", Some(0.0), "metric"),
+        ("fresh", None, "metric"),
+    ] {
+        let t = format!("draft-{tag}");
+        app.post("/api/v1/tests", spec(&t, tag)).await;
+        let (s, a) = app.get(&format!("/api/v1/tests/{t}/approvals")).await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        let (value, points) = factor(&a["risk"], "history");
+        assert_eq!(value, history, "{tag}: {a}");
+        assert_eq!(points, history.map_or(7.5, |h| 15.0 * h), "{tag}: {a}");
+        let draft = json!({"metric": "buy", "tags": [tag], "baseline": 0.1,
+                           "daily_units": 1000, "days": 14});
+        let (_, pred) = app.post("/api/v1/predict", draft).await;
+        assert_eq!(pred["prior"]["source"], downside_source, "{pred}");
+        let lose = 1.0 - pred["p_positive"].as_f64().unwrap();
+        let (value, points) = factor(&a["risk"], "predicted_downside");
+        assert!((value.unwrap() - lose).abs() < 1e-12, "{tag}: {a} {pred}");
+        assert!((points - 10.0 * lose).abs() < 1e-9, "{tag}: {a}");
+    }
+
     // A running test: its primary metric, tags, observed baseline and traffic.
     app.post("/api/v1/tests", spec("next", "headline")).await;
     app.post("/api/v1/tests/next/start", json!(null)).await;

@@ -28,4 +28,5 @@ mod roles;
 mod schedules;
 mod shards;
 mod snapshots;
+mod templates;
 mod webhooks;

@@ -150,6 +150,43 @@ async fn checks_fire_on_their_cases_and_a_start_refuses_errors(app: TestApp) {
             "{e}"
         );
     }
+    // A slot overlapping a published test's in its layer (drafted before that one started),
+    // and a test hashing with the holdout's hash id.
+    let (s, b) = app.put("/api/v1/layers", json!([{"key": "hero"}])).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = app.put("/api/v1/holdout", json!({"share": 0.1})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let slot = |range: [u32; 2]| json!({"layer": {"key": "hero", "range": range}});
+    for (key, extra) in [
+        ("wide", slot([2500, 7500])),
+        ("slotted", slot([0, 5000])),
+        ("held", json!({"hash_id": "edgewise-holdout"})),
+    ] {
+        let (s, b) = app.post("/api/v1/tests", spec(key, extra)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (s, b) = app.post("/api/v1/tests/slotted/start", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for (key, rule, field, says) in [
+        ("wide", "layer_capacity", "layer.range", "free: 5000–10000"),
+        ("held", "holdout_conflict", "hash_id", "edgewise-holdout"),
+    ] {
+        let (_, v) = app.post(&validate(key), json!(null)).await;
+        assert_eq!(
+            rules(&v, "errors"),
+            [(rule.to_owned(), field.to_owned())],
+            "{v}"
+        );
+        assert!(
+            v["errors"][0]["message"].as_str().unwrap().contains(says),
+            "{v}"
+        );
+        let (s, e) = app
+            .post(&format!("/api/v1/tests/{key}/start"), json!(null))
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        assert!(e.to_string().contains(field), "{e}");
+    }
     // A revenue metric without a guardrail: a warning.
     let unguarded = spec(
         "unguarded",

@@ -9,6 +9,11 @@ use serde_json::{json, Value};
 use crate::both;
 use crate::common::{test_spec, TestApp};
 
+fn template(name: &str) -> Value {
+    json!({"name": name, "content": {"text": ""},
+           "metrics": [{"key": "click", "kind": "binomial", "role": "primary"}]})
+}
+
 /// (method, path template, minimum role, body).
 fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
     use Role::*;
@@ -26,6 +31,16 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
             json!({"template": "headline", "key": "p", "mde": 0.1, "baseline": 0.1,
                    "daily_units": 1000}),
         ),
+        ("GET", "/api/v1/templates", Viewer, Value::Null),
+        ("POST", "/api/v1/templates", Editor, template("banner")),
+        ("GET", "/api/v1/templates/{name}", Viewer, Value::Null),
+        (
+            "PUT",
+            "/api/v1/templates/{name}",
+            Editor,
+            json!({"content": {"text": ""}}),
+        ),
+        ("DELETE", "/api/v1/templates/{name}", Editor, Value::Null),
         ("POST", "/api/v1/tests/{key}/approve", Approver, Value::Null),
         (
             "POST",
@@ -136,6 +151,7 @@ async fn role_matrix(app: TestApp) {
             .replace("{key}", "hero")
             .replace("{version}", "1")
             .replace("{unit_id}", "someone")
+            .replace("{name}", "banner")
             .replace("{id}", "no_such_id");
         let method: Method = method.parse().unwrap();
         let body = (!body.is_null() || template.ends_with("holdout")).then_some(&body);

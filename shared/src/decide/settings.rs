@@ -290,3 +290,60 @@ mod tests {
         assert_eq!(bad.check().unwrap_err().field, "alpha");
     }
 }
+
+/// Deserializes an optional struct that must be written as a JSON object (or `null`): serde's
+/// derived structs also take an array of their fields in order, which a request must not.
+pub fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use serde::de::{value::MapAccessDeserializer, MapAccess, Visitor};
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_option(V(std::marker::PhantomData))
+}
+
+#[cfg(test)]
+mod object_tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Holder {
+        #[serde(default, deserialize_with = "object_or_null")]
+        decision: Option<DecisionOverrides>,
+    }
+
+    #[test]
+    fn overrides_are_an_object_or_null_never_an_array() {
+        let parse = |s: &str| serde_json::from_str::<Holder>(s).map(|h| h.decision);
+        assert_eq!(parse(r#"{"decision": null}"#).unwrap(), None);
+        assert_eq!(parse("{}").unwrap(), None);
+        assert_eq!(
+            parse(r#"{"decision": {"alpha": 0.1}}"#)
+                .unwrap()
+                .unwrap()
+                .alpha,
+            Some(0.1)
+        );
+        assert!(parse(r#"{"decision": [null, null]}"#).is_err());
+        assert!(parse(r#"{"decision": {"colour": 1}}"#).is_err());
+    }
+}

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::InputError;
 pub use meta::{Estimator, Heterogeneity, Pooled};
-pub use predict::{predict, Draft, Prediction};
+pub use predict::{predict, predictive, Draft, Prediction};
 
 /// Fewest past tests behind a prior: with fewer, the flat prior is used.
 pub const MIN_TESTS_FOR_PRIOR: usize = 5;

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::meta::Predictive;
+use super::meta::{Pooled, Predictive};
 use super::{prior_for, Learned, PastTest};
 use crate::stats::special::{norm_cdf, norm_isf};
 use crate::stats::InputError;
@@ -100,27 +100,33 @@ impl Draft {
     }
 }
 
+/// The predictive distribution of a new test's lift on `metric` with `tags`: the pool of its
+/// first tag with a prior on the metric, else the metric's pool, with where it came from and
+/// the pool; `None` under the flat prior (too few past tests).
+pub fn predictive(
+    metric: &str,
+    tags: &[String],
+    tests: &[PastTest],
+    learned: &Learned,
+) -> Option<(String, Predictive, Pooled)> {
+    let (source, prior) = prior_for(learned, metric, tags)?;
+    let tag = source.strip_prefix("tag:");
+    let effects: Vec<(f64, f64)> = tests
+        .iter()
+        .filter(|t| t.metric == metric)
+        .filter(|t| tag.is_none_or(|tag| t.tags.iter().any(|x| x == tag)))
+        .map(|t| (t.lift, t.se))
+        .collect();
+    Some((source, Predictive::new(&effects)?, prior))
+}
+
 /// The prediction for `draft` from a history's tests and what was learned from them: the
 /// pool of the draft's first tag with a prior on its metric, else the metric's pool, else the
 /// flat prior (no prediction, said so).
 pub fn predict(draft: &Draft, tests: &[PastTest], learned: &Learned) -> Prediction {
-    let on_metric = |t: &&PastTest| t.metric == draft.metric;
-    let chosen = prior_for(learned, &draft.metric, &draft.tags).map(|(source, prior)| {
-        let tag = source.strip_prefix("tag:").map(str::to_owned);
-        (source, tag, prior)
-    });
-    let n_metric = tests.iter().filter(on_metric).count();
-    let effects = |tag: Option<String>| {
-        tests
-            .iter()
-            .filter(on_metric)
-            .filter(|t| tag.as_ref().is_none_or(|tag| t.tags.contains(tag)))
-            .map(|t| (t.lift, t.se))
-            .collect::<Vec<_>>()
-    };
-    let Some((source, predictive, prior)) = chosen
-        .and_then(|(source, tag, prior)| Some((source, Predictive::new(&effects(tag))?, prior)))
+    let Some((source, predictive, prior)) = predictive(&draft.metric, &draft.tags, tests, learned)
     else {
+        let n_metric = tests.iter().filter(|t| t.metric == draft.metric).count();
         return Prediction {
             lift: LiftPrediction {
                 mean: None,

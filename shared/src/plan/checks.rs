@@ -6,14 +6,18 @@
 //! | `unknown_template` | error | `template` names no template |
 //! | `missing_content_key` | error | a variant's content lacks a key its template needs |
 //! | `same_page` | error | another published test changes one of its `pages` and the two are not in one layer |
+//! | `layer_capacity` | error | its slot overlaps a published test's slot in its layer (the message names the free ranges) |
+//! | `holdout_conflict` | error | it (or its layer) hashes with the holdout's hash id: it would only see the buckets the holdout leaves, so its low ranges see nobody |
 //! | `targets_nobody` | error | none of the recent visitors (the device × persona mix of the running tests' exposures) passes its device and persona targeting |
 //! | `no_guardrail` | warning | it measures revenue (a value metric) without a guardrail metric |
 //! | `underpowered` | warning | at the observed daily traffic and its primary metric's observed rate, the power analysis needs more than the maximum days |
 
 use serde::Serialize;
 
-use super::templates;
-use crate::snapshot::{MetricDef, MetricKind, MetricRole, Targeting, VariantDef};
+use super::templates::Template;
+use crate::snapshot::{
+    LayerDef, LayerSlot, MetricDef, MetricKind, MetricRole, Targeting, VariantDef,
+};
 use crate::stats::power::{sample_size, PowerInput};
 use crate::DeviceClass;
 
@@ -36,21 +40,32 @@ pub struct Finding {
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     pub key: &'a str,
+    /// The hash id its buckets come from (its key unless set).
+    pub hash_id: &'a str,
     pub template: Option<&'a str>,
     pub pages: &'a [String],
-    pub layer: Option<&'a str>,
+    pub layer: Option<&'a LayerSlot>,
     pub variants: &'a [VariantDef],
     pub metrics: &'a [MetricDef],
     pub targeting: &'a Targeting,
     pub coverage: f64,
 }
 
-/// Another published test: its key, pages and layer.
+/// Another published test: its key, pages and layer slot.
 #[derive(Debug, Clone, Copy)]
 pub struct Other<'a> {
     pub key: &'a str,
     pub pages: &'a [String],
-    pub layer: Option<&'a str>,
+    pub layer: Option<&'a LayerSlot>,
+}
+
+/// The org's setup the checks read: the templates (built-in and the org's own), the layers and
+/// the holdout's hash id when a holdout is on.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup<'a> {
+    pub templates: &'a [Template],
+    pub layers: &'a [LayerDef],
+    pub holdout_hash_id: Option<&'a str>,
 }
 
 /// What recent traffic looks like.
@@ -76,10 +91,31 @@ pub struct Sizing {
 /// Visitors the mix must hold before `targets_nobody` can fire.
 pub const MIN_SAMPLE: u64 = 100;
 
+/// The free ranges of a layer's bucket space beside `taken` (half-open slots), as `a–b`.
+fn free_ranges(mut taken: Vec<[u32; 2]>) -> String {
+    taken.sort_unstable();
+    let (mut free, mut at) = (Vec::new(), 0);
+    for [a, b] in taken {
+        if a > at {
+            free.push(format!("{at}–{a}"));
+        }
+        at = at.max(b);
+    }
+    if at < crate::BUCKETS {
+        free.push(format!("{at}–{}", crate::BUCKETS));
+    }
+    if free.is_empty() {
+        "none: the layer is full".into()
+    } else {
+        free.join(", ")
+    }
+}
+
 pub fn check(
     c: &Candidate<'_>,
     others: &[Other<'_>],
     traffic: &Traffic,
+    setup: &Setup<'_>,
     s: Sizing,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -92,7 +128,7 @@ pub fn check(
         })
     };
     if let Some(name) = c.template {
-        match templates::named(name) {
+        match setup.templates.iter().find(|t| t.name == name) {
             None => push(
                 Severity::Error,
                 "unknown_template",
@@ -117,7 +153,8 @@ pub fn check(
     }
     for (i, page) in c.pages.iter().enumerate() {
         for o in others.iter().filter(|o| o.key != c.key) {
-            let same_layer = c.layer.is_some() && c.layer == o.layer;
+            let same_layer =
+                c.layer.is_some() && c.layer.map(|l| &l.key) == o.layer.map(|l| &l.key);
             if o.pages.contains(page) && !same_layer {
                 push(
                     Severity::Error,
@@ -130,6 +167,56 @@ pub fn check(
                     ),
                 );
             }
+        }
+    }
+    if let Some(slot) = c.layer {
+        let in_layer: Vec<(&str, [u32; 2])> = others
+            .iter()
+            .filter(|o| o.key != c.key)
+            .filter_map(|o| Some((o.key, o.layer.filter(|l| l.key == slot.key)?.range)))
+            .collect();
+        let [a, b] = slot.range;
+        for (key, [x, y]) in &in_layer {
+            if a < *y && *x < b {
+                push(
+                    Severity::Error,
+                    "layer_capacity",
+                    "layer.range".into(),
+                    format!(
+                        "buckets {a}–{b} overlap test `{key}`'s {x}–{y} in layer `{}`; free: {}",
+                        slot.key,
+                        free_ranges(in_layer.iter().map(|(_, r)| *r).collect())
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(holdout) = setup.holdout_hash_id {
+        let layer_hash = c.layer.map(|slot| {
+            setup
+                .layers
+                .iter()
+                .find(|l| l.key == slot.key)
+                .and_then(|l| l.hash_id.as_deref())
+                .unwrap_or(&slot.key)
+        });
+        let clash = if c.hash_id == holdout {
+            Some("hash_id")
+        } else if layer_hash == Some(holdout) {
+            Some("layer.key")
+        } else {
+            None
+        };
+        if let Some(field) = clash {
+            push(
+                Severity::Error,
+                "holdout_conflict",
+                field.into(),
+                format!(
+                    "it hashes visitors with the holdout's hash id `{holdout}`: it would see \
+                     only the buckets the holdout leaves, so its lowest ranges see nobody"
+                ),
+            );
         }
     }
     let seen: u64 = traffic.mix.iter().map(|(_, _, n)| n).sum();
@@ -229,8 +316,15 @@ mod tests {
         );
         let pages = vec!["/home".to_owned()];
         let targeting = Targeting::default();
+        let builtin = crate::plan::templates::builtin();
+        let setup = Setup {
+            templates: &builtin,
+            layers: &[],
+            holdout_hash_id: None,
+        };
         let clean = Candidate {
             key: "t",
+            hash_id: "t",
             template: Some("headline"),
             pages: &pages,
             layer: None,
@@ -250,7 +344,7 @@ mod tests {
             daily_units: Some(50_000.0),
             baseline: Some(0.1),
         };
-        assert!(check(&clean, &others, &traffic, SIZING).is_empty());
+        assert!(check(&clean, &others, &traffic, &setup, SIZING).is_empty());
 
         // Each rule on its own crafted case.
         let bare = variants(json!({"headline": "x"}));
@@ -261,6 +355,7 @@ mod tests {
             },
             &others,
             &traffic,
+            &setup,
             SIZING,
         );
         assert_eq!(
@@ -277,6 +372,7 @@ mod tests {
             },
             &others,
             &traffic,
+            &setup,
             SIZING,
         );
         assert_eq!(rules(&f), [("unknown_template", "template")]);
@@ -287,24 +383,69 @@ mod tests {
             },
             &others,
             &traffic,
+            &setup,
             SIZING,
         );
         assert_eq!(rules(&f), [("same_page", "pages[0]")]);
+        let slot = |range| LayerSlot {
+            key: "l".into(),
+            range,
+        };
+        let (low, high, middle) = (slot([0, 5000]), slot([5000, 9000]), slot([4000, 6000]));
         let layered = [Other {
-            layer: Some("l"),
+            layer: Some(&high),
             ..others[0]
         }];
         let f = check(
             &Candidate {
                 pages: &other_pages,
-                layer: Some("l"),
+                layer: Some(&low),
                 ..clean
             },
             &layered,
             &traffic,
+            &setup,
             SIZING,
         );
         assert!(f.is_empty(), "{f:?}");
+        let f = check(
+            &Candidate {
+                layer: Some(&middle),
+                ..clean
+            },
+            &layered,
+            &traffic,
+            &setup,
+            SIZING,
+        );
+        assert_eq!(rules(&f), [("layer_capacity", "layer.range")]);
+        assert!(f[0].message.ends_with("free: 0–5000, 9000–10000"), "{f:?}");
+        let held = Setup {
+            holdout_hash_id: Some("t"),
+            ..setup
+        };
+        let f = check(&clean, &others, &traffic, &held, SIZING);
+        assert_eq!(rules(&f), [("holdout_conflict", "hash_id")]);
+        let layers = [LayerDef {
+            key: "l".into(),
+            hash_id: Some("edgewise-holdout".into()),
+        }];
+        let held = Setup {
+            layers: &layers,
+            holdout_hash_id: Some("edgewise-holdout"),
+            ..setup
+        };
+        let f = check(
+            &Candidate {
+                layer: Some(&low),
+                ..clean
+            },
+            &others,
+            &traffic,
+            &held,
+            SIZING,
+        );
+        assert_eq!(rules(&f), [("holdout_conflict", "layer.key")]);
         let desktop: Targeting = serde_json::from_value(json!({"devices": ["desktop"]})).unwrap();
         let f = check(
             &Candidate {
@@ -313,6 +454,7 @@ mod tests {
             },
             &others,
             &traffic,
+            &setup,
             SIZING,
         );
         assert_eq!(rules(&f), [("targets_nobody", "targeting")]);
@@ -327,6 +469,7 @@ mod tests {
             },
             &others,
             &few,
+            &setup,
             SIZING
         )
         .is_empty());
@@ -338,6 +481,7 @@ mod tests {
             },
             &others,
             &traffic,
+            &setup,
             SIZING,
         );
         assert_eq!(rules(&f), [("no_guardrail", "metrics")]);
@@ -346,7 +490,7 @@ mod tests {
             daily_units: Some(500.0),
             ..traffic.clone()
         };
-        let f = check(&clean, &others, &quiet, SIZING);
+        let f = check(&clean, &others, &quiet, &setup, SIZING);
         assert_eq!(rules(&f), [("underpowered", "coverage")]);
     }
 }

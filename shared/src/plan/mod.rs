@@ -130,7 +130,7 @@ pub fn plan(t: &Template, input: &PlanInput) -> Result<Plan, PowerError> {
         guardrails,
         all_devices: true,
         history: None,
-        prior: None,
+        downside: None,
     });
     Ok(Plan {
         template: t.name.clone(),

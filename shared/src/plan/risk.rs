@@ -9,13 +9,11 @@
 //! | `guardrails`: guardrail metrics watching it | 15 with none, 5 with one, 0 with more |
 //! | `device_mix`: every device class sees it (rather than one targeted class) | 5 |
 //! | `history`: share of past tests with its tags that regressed a guardrail | 15 × share (7.5 without history) |
-//! | `predicted_downside`: probability the lift is negative, from the learned prior | 10 × P(lift < 0) (5 without a prior) |
+//! | `predicted_downside`: probability the lift is negative under the learned predictive distribution | 10 × P(lift < 0) (5 without a prior) |
 //!
 //! The score sets the approvals a test needs before it starts ([`approvals_needed`]).
 
 use serde::{Deserialize, Serialize};
-
-use crate::stats::special::norm_cdf;
 
 /// What the score is computed from.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +26,9 @@ pub struct RiskInput {
     pub all_devices: bool,
     /// Past tests sharing a tag: how many regressed a guardrail, of how many.
     pub history: Option<(u32, u32)>,
-    /// The learned prior on the relative lift: mean and standard deviation.
-    pub prior: Option<(f64, f64)>,
+    /// The probability that the lift is negative, from what past tests taught
+    /// ([`crate::learn::predictive`]); `None` under the flat prior.
+    pub downside: Option<f64>,
 }
 
 /// One factor's part of the score.
@@ -90,10 +89,7 @@ pub fn score(input: &RiskInput) -> Risk {
         .history
         .filter(|(_, of)| *of > 0)
         .map(|(bad, of)| f64::from(bad.min(of)) / f64::from(of));
-    let downside = input
-        .prior
-        .filter(|(_, sd)| *sd > 0.0 && sd.is_finite())
-        .map(|(mean, sd)| norm_cdf(-mean / sd));
+    let downside = input.downside.filter(|p| (0.0..=1.0).contains(p));
     let factors = vec![
         Factor {
             factor: "traffic_share",
@@ -157,7 +153,7 @@ mod tests {
             guardrails: 2,
             all_devices: true,
             history: None,
-            prior: None,
+            downside: None,
         }
     }
 
@@ -170,7 +166,7 @@ mod tests {
             sensitive_page: true,
             guardrails: 0,
             history: Some((4, 4)),
-            prior: Some((-10.0, 1.0)),
+            downside: Some(1.0),
             ..base()
         };
         assert_eq!(score(&worst).score, 100);
@@ -178,7 +174,7 @@ mod tests {
             coverage: 0.0,
             all_devices: false,
             history: Some((0, 10)),
-            prior: Some((10.0, 1.0)),
+            downside: Some(0.0),
             ..base()
         };
         assert_eq!(score(&calm).score, 0);
@@ -187,9 +183,9 @@ mod tests {
     }
 
     #[test]
-    fn a_prior_centred_on_zero_is_half_the_downside() {
+    fn an_even_chance_of_a_loss_is_half_the_downside() {
         let r = score(&RiskInput {
-            prior: Some((0.0, 0.1)),
+            downside: Some(0.5),
             ..base()
         });
         let f = r

@@ -6,8 +6,6 @@
 //! control plane never stores what it cannot publish. What an older database holds that this
 //! build cannot publish is left out of the snapshot per item, never failing the whole.
 
-use std::collections::BTreeMap;
-
 use edgewise_shared::bandit::{Allocation, BanditSettings};
 use edgewise_shared::compile::{without_skipped, Warning};
 use edgewise_shared::decide::{DecisionOverrides, DecisionSettings};
@@ -461,57 +459,6 @@ pub fn validate_settings(settings: &Settings, tests: &[TestRecord]) -> Problems 
         }
     }
     p
-}
-
-/// Changes a running test may not make: they would mix incomparable data.
-pub fn frozen_change(old: &TestSpec, new: &TestSpec) -> Option<&'static str> {
-    let keys = |s: &TestSpec| s.variants.iter().map(|v| v.key.clone()).collect::<Vec<_>>();
-    // What a metric counts: everything but its role and direction.
-    let metrics = |s: &TestSpec| {
-        s.metrics
-            .iter()
-            .map(|m| {
-                let counted = MetricDef {
-                    role: MetricRole::Secondary,
-                    higher_is_better: true,
-                    ..m.clone()
-                };
-                (
-                    m.key.clone(),
-                    serde_json::to_string(&counted).unwrap_or_default(),
-                )
-            })
-            .collect::<BTreeMap<_, _>>()
-    };
-    if keys(old) != keys(new) {
-        Some("variants cannot be added, removed or renamed once a test has started")
-    } else if old.hash_id != new.hash_id {
-        Some("hash_id cannot change once a test has started")
-    } else if old.allocation != new.allocation {
-        Some("allocation cannot change once a test has started")
-    } else if old.allocation == Allocation::Bandit
-        && old
-            .variants
-            .iter()
-            .zip(&new.variants)
-            .any(|(a, b)| a.weight != b.weight)
-    {
-        // Each change of a bandit's weights is a period the bandit records; an edit would not be.
-        Some("a running bandit's weights are set by the bandit, not edited")
-    } else if old.ramp != new.ramp {
-        Some("a ramp cannot change once a test has started")
-    } else if old.ramp.is_some() && old.coverage != new.coverage {
-        Some("a ramping test's coverage is set by its ramp, not edited")
-    } else if old.dimensions != new.dimensions {
-        Some("dimensions cannot change once a test has started: units keep the values of their first exposure")
-    } else if metrics(old) != metrics(new) {
-        Some(
-            "metrics cannot be added, removed or change what they count once a test has \
-             started (only role and higher_is_better can)",
-        )
-    } else {
-        None
-    }
 }
 
 /// The test as the checks before a start see it ([`edgewise_shared::plan::checks`]).

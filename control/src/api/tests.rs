@@ -13,7 +13,8 @@ use crate::db::{aggregates, settings, tests, Mutation};
 use crate::error::{AppError, AppResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::lifecycle;
-use crate::model::{frozen_change, validate_test, Status, TestRecord, TestSpec, Transition};
+use crate::lifecycle::frozen_change;
+use crate::model::{validate_test, Status, TestRecord, TestSpec, Transition};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

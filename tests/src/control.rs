@@ -174,6 +174,42 @@ pub fn decision_of(reply: &Value, key: &str) -> Option<Value> {
         .cloned()
 }
 
+/// Runs `edgewise simulate --json` on `scenario` against the worker and the control plane and
+/// returns its report; `restart` lets the scenario's `faults.restart_at` kill -9 and restart
+/// the control plane.
+pub fn simulate(control: &ControlPlane, worker: &Worker, scenario: &Value, restart: bool) -> Value {
+    let dir = TempDir::new("edgewise-sim");
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, scenario.to_string()).unwrap_or_else(|e| panic!("write scenario: {e}"));
+    let mut cmd = Command::new(tools::edgewise_cli());
+    cmd.args([
+        "simulate",
+        "--json",
+        "--quiet",
+        "--concurrency",
+        "64",
+        "--settle-seconds",
+        "120",
+    ])
+    .arg("--scenario")
+    .arg(&file)
+    .args(["--edge", &worker.base, "--control", &control.base])
+    .args(["--token", &control.admin_token]);
+    if restart {
+        cmd.args(["--restart-command", &control.restart_command()]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("edgewise simulate: {e}"));
+    assert!(
+        out.status.success(),
+        "simulate failed: {}\ncontrol log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        control.log_text()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("simulate's report: {e}"))
+}
+
 /// Starts the control plane and the worker, creates `spec` and starts it, and waits until the
 /// edge assigns it; returns how long that took after the start.
 pub fn system_with(spec: &Value) -> (ControlPlane, Worker, Duration) {

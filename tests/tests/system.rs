@@ -10,13 +10,11 @@
 //! A bandit, one arm converting five times as well, must move its traffic to it: floors kept,
 //! every counted exposure in a stratum, the edge serving the last weights.
 
-use std::process::Command;
 use std::time::Duration;
 
 use edgewise_tests::control::{
-    decision_of, edge_assign, system_serving, system_with, ControlPlane,
+    decision_of, edge_assign, simulate, system_serving, system_with, ControlPlane,
 };
-use edgewise_tests::tools::{self, TempDir};
 use edgewise_tests::worker::Worker;
 use serde_json::{json, Value};
 
@@ -173,39 +171,6 @@ fn a_known_winner_wins_and_faults_change_no_count() {
         "weights change → edge serves it: {:?}",
         weights_took.expect("the edge never served the new weights")
     );
-}
-
-/// Runs `edgewise simulate --json` on `scenario` and returns its report; `restart` lets the
-/// scenario's `faults.restart_at` kill -9 and restart the control plane.
-fn simulate(control: &ControlPlane, worker: &Worker, scenario: &Value, restart: bool) -> Value {
-    let dir = TempDir::new("edgewise-sim");
-    let file = dir.path().join("scenario.json");
-    std::fs::write(&file, scenario.to_string()).unwrap();
-    let mut cmd = Command::new(tools::edgewise_cli());
-    cmd.args([
-        "simulate",
-        "--json",
-        "--quiet",
-        "--concurrency",
-        "64",
-        "--settle-seconds",
-        "120",
-    ])
-    .arg("--scenario")
-    .arg(&file)
-    .args(["--edge", &worker.base, "--control", &control.base])
-    .args(["--token", &control.admin_token]);
-    if restart {
-        cmd.args(["--restart-command", &control.restart_command()]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "simulate failed: {}\ncontrol log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        control.log_text()
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::common::{conversion, exposure, fresh_database, test_spec, Backend};
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgewise");
 
-fn cli(args: &[&str]) -> String {
+pub(crate) fn cli(args: &[&str]) -> String {
     let out = std::process::Command::new(BIN).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -24,16 +24,16 @@ fn cli(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 async fn serve(url: &str) -> Server {
     serve_with(url, &[]).await
 }
 
-async fn serve_with(url: &str, args: &[&str]) -> Server {
+pub(crate) async fn serve_with(url: &str, args: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--database-url", url, "--listen", "127.0.0.1:0"])
         .args(args)
@@ -75,7 +75,7 @@ async fn post(client: &reqwest::Client, url: String, token: &str, body: &Value) 
     resp.json().await.ok()
 }
 
-async fn setup(url: &str) -> (String, String) {
+pub(crate) async fn setup(url: &str) -> (String, String) {
     let token = cli(&["token", "create", "--role", "admin", "--database-url", url]);
     let key = cli(&["ingest-key", "create", "--site", "s", "--database-url", url]);
     (token, key)

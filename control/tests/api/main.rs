@@ -1,7 +1,8 @@
 //! API tests for the control plane, compiled into one binary. Each test runs on a fresh
 //! database, once on SQLite and once on PostgreSQL (`EDGEWISE_TEST_PG_URL`; the PostgreSQL
 //! variants fail unless it is set or `EDGEWISE_SKIP_PG=1`). `binary` drives the real
-//! `edgewise` executable: kill -9 mid-load, and two processes on one PostgreSQL.
+//! `edgewise` executable: kill -9 mid-load, and two processes on one PostgreSQL;
+//! `schedule_replicas` runs a schedule under two replicas of it.
 
 mod approvals;
 mod audit;
@@ -25,6 +26,7 @@ mod quantiles;
 mod ramps;
 mod results;
 mod roles;
+mod schedule_replicas;
 mod schedules;
 mod shards;
 mod snapshots;

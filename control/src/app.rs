@@ -5,12 +5,18 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::api;
@@ -24,6 +30,7 @@ use crate::state::AppState;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/v1/snapshot"),
     ("POST", "/v1/events"),
     ("GET", "/api/v1/openapi.json"),
@@ -102,14 +109,59 @@ pub fn app(state: AppState) -> Router {
         .merge(api::approvals::router())
         .merge(api::plans::router())
         .merge(api::templates::router())
+        .merge(api::metrics::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(ingest)
         .fallback(|| async { AppError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::map_response(json_errors))
-        .layer(TraceLayer::new_for_http())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::metrics::track,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(state)
+}
+
+/// Request ids: the caller's `x-request-id` if it sent one, else this process's random
+/// prefix and a counter; answered in the response's `x-request-id` and recorded on the
+/// request's span, so every log line of the request carries it.
+#[derive(Debug, Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        RequestIds {
+            prefix: hex::encode(bytes).into(),
+            next: Arc::default(),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// A bound, ready-to-run control plane.
@@ -134,6 +186,7 @@ impl App {
         let (stop_publisher, stopped) = watch::channel(false);
         let publisher = tokio::spawn(crate::publish::run(
             db,
+            state.metrics.clone(),
             config.edge_urls.clone(),
             config.edge_secret.clone(),
             state.publish.clone(),

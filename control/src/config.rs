@@ -69,6 +69,16 @@ pub struct ServeArgs {
     /// Largest accepted `POST /v1/events` body, in bytes.
     #[arg(long, env = "EDGEWISE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Bearer token `GET /metrics` asks for; empty (the default) leaves it open, like
+    /// `/healthz`, for a scraper on a private network.
+    #[arg(
+        long,
+        env = "EDGEWISE_METRICS_TOKEN",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub metrics_token: Secret,
     /// Log as JSON lines (production) instead of human-readable text.
     #[arg(long, env = "EDGEWISE_LOG_JSON")]
     pub log_json: bool,
@@ -97,6 +107,7 @@ impl ServeArgs {
             sqlite_wal_restart_mib: 2048,
             max_body_bytes: 1024 * 1024,
             log_json: false,
+            metrics_token: Secret::default(),
             monitor_interval_secs: 60,
             history_bucket_secs: 3600,
         }

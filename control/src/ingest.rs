@@ -314,6 +314,7 @@ pub async fn post_events(
     // The catalog first: its version says whether remembered keys still hold.
     let catalog = catalog(&state).await?;
     let site = ingest_site(&state, key, catalog.version).await?;
+    let started = std::time::Instant::now();
     let (events, mut rejected) = parse_batch(&body)?;
     tracing::Span::current().record("events", events.len() + rejected.len());
     if events.len() + rejected.len() > MAX_BATCH_EVENTS {
@@ -335,6 +336,12 @@ pub async fn post_events(
         Some(writer) => writer.submit(ok).await?,
         None => apply_with_retry(&state, &ok).await?,
     };
+    state.metrics.ingested(
+        applied.accepted,
+        applied.duplicates,
+        rejected.len(),
+        started.elapsed(),
+    );
     Ok(Json(IngestResponse {
         accepted: applied.accepted,
         duplicates: applied.duplicates,

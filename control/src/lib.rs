@@ -26,4 +26,5 @@ pub mod publish;
 pub mod results;
 pub mod sim;
 pub mod state;
+pub mod telemetry;
 pub mod writer;

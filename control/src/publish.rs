@@ -48,6 +48,7 @@ fn backoff(attempts: i64) -> Duration {
 /// Runs until `shutdown` turns true.
 pub async fn run(
     db: Db,
+    metrics: Arc<crate::telemetry::Metrics>,
     urls: Vec<String>,
     secret: Secret,
     wake: Arc<Notify>,
@@ -95,10 +96,16 @@ pub async fn run(
                     let last_error = match result {
                         Ok(()) => {
                             t.done = true;
+                            metrics.publish_attempts.with_label_values(&["ok"]).inc();
+                            metrics.published_version.set(version);
                             tracing::info!(target_url = %url, version, "snapshot published");
                             None
                         }
                         Err(e) => {
+                            metrics
+                                .publish_attempts
+                                .with_label_values(&["failed"])
+                                .inc();
                             let wait = backoff(t.attempts);
                             t.next_try = Some(Instant::now() + wait);
                             next_wake = next_wake.min(wait);

@@ -58,6 +58,10 @@ pub struct AppState {
     pub writer: Option<Writer>,
     /// The job runner (the monitor's ticks, webhook deliveries).
     pub jobs: Arc<Jobs>,
+    /// What `GET /metrics` shows.
+    pub metrics: Arc<crate::telemetry::Metrics>,
+    /// The bearer token `GET /metrics` asks for, if any.
+    pub metrics_token: crate::config::Secret,
 }
 
 impl AppState {
@@ -69,6 +73,7 @@ impl AppState {
             .then(|| Writer::spawn(&db.sqlite, restart_bytes))
             .transpose()?;
         let publish = Arc::new(Notify::new());
+        let metrics = Arc::new(crate::telemetry::Metrics::new());
         let jobs = Arc::new(Jobs::new(
             db.clone(),
             JobsConfig {
@@ -76,10 +81,13 @@ impl AppState {
                 bucket: std::time::Duration::from_secs(config.history_bucket_secs),
             },
             publish.clone(),
+            metrics.clone(),
         ));
         Ok(AppState {
             writer,
             jobs,
+            metrics,
+            metrics_token: config.metrics_token.clone(),
             ingest_keys: Arc::default(),
             max_body_bytes: config.max_body_bytes,
             db,

@@ -9,6 +9,7 @@ pub mod bandits;
 pub mod credentials;
 pub mod health;
 pub mod learn;
+pub mod metrics;
 pub mod monitor;
 pub mod openapi;
 pub mod plans;

@@ -256,6 +256,7 @@ async fn results(
     if !(q.alpha > 0.0 && q.alpha < 0.5) {
         return Err(AppError::invalid("alpha", "must be in (0, 0.5)"));
     }
+    let started = std::time::Instant::now();
     let (test, agg, priors) = {
         let mut conn = state.db.reader.acquire().await?;
         let test = tests::get_or_404(&mut conn, &key).await?;
@@ -267,7 +268,10 @@ async fn results(
         (test, agg, priors)
     };
     let weights = crate::jobs::bandit::expected_weights(&state.db, &test).await?;
-    Ok(Json(crate::results::compute(
-        &test.spec, &weights, &agg, &q, &priors,
-    )))
+    let results = crate::results::compute(&test.spec, &weights, &agg, &q, &priors);
+    state
+        .metrics
+        .results_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Json(results))
 }

@@ -21,6 +21,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.log_json {
         tracing_subscriber::fmt()
             .json()
+            .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init();
     } else {

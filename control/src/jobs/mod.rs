@@ -46,11 +46,18 @@ pub struct Jobs {
     ticking: Mutex<()>,
     /// PostgreSQL: the connection holding the advisory lock, while this replica leads.
     lock: Mutex<Option<AnyConnection>>,
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl Jobs {
-    pub fn new(db: Db, config: JobsConfig, publish: Arc<Notify>) -> Jobs {
+    pub fn new(
+        db: Db,
+        config: JobsConfig,
+        publish: Arc<Notify>,
+        metrics: Arc<crate::telemetry::Metrics>,
+    ) -> Jobs {
         Jobs {
+            metrics,
             db,
             config,
             publish,
@@ -97,6 +104,7 @@ impl Jobs {
     /// One monitor tick now.
     pub async fn tick(&self) -> anyhow::Result<TickReport> {
         let _one = self.ticking.lock().await;
+        let started = std::time::Instant::now();
         let bucket_ms = i64::try_from(self.config.bucket.as_millis()).unwrap_or(i64::MAX);
         let mut report = monitor::tick(&self.db, now_ms(), bucket_ms).await?;
         report.bandits = bandit::tick(&self.db, now_ms()).await?.updated;
@@ -112,6 +120,10 @@ impl Jobs {
         if report.alerts > 0 {
             self.deliver.notify_one();
         }
+        self.metrics
+            .monitor_tick_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.monitor_last_tick.set(now_ms() as f64 / 1000.0);
         Ok(report)
     }
 }
@@ -153,7 +165,7 @@ async fn deliver(jobs: Arc<Jobs>, mut shutdown: watch::Receiver<bool>) {
     };
     loop {
         if jobs.leads().await {
-            if let Err(e) = webhooks::deliver_due(&jobs.db, &client).await {
+            if let Err(e) = webhooks::deliver_due(&jobs.db, &client, &jobs.metrics).await {
                 tracing::warn!(error = format!("{e:#}"), "webhook delivery round failed");
             }
         }

@@ -38,7 +38,11 @@ pub fn backoff(attempts: i64) -> Duration {
 }
 
 /// Sends every due delivery once; returns how many were attempted.
-pub async fn deliver_due(db: &Db, client: &reqwest::Client) -> anyhow::Result<usize> {
+pub async fn deliver_due(
+    db: &Db,
+    client: &reqwest::Client,
+    metrics: &crate::telemetry::Metrics,
+) -> anyhow::Result<usize> {
     let due = {
         let mut conn = db.reader.acquire().await?;
         webhooks::due(&mut conn, now_ms(), 32).await?
@@ -59,6 +63,10 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client) -> anyhow::Result<us
         let retry_at = (!delivered && d.attempts + 1 < MAX_ATTEMPTS).then(|| {
             attempt.at + i64::try_from(backoff(d.attempts).as_millis()).unwrap_or(i64::MAX / 2)
         });
+        metrics
+            .webhook_deliveries
+            .with_label_values(&[if *delivered { "delivered" } else { "failed" }])
+            .inc();
         if !delivered {
             tracing::warn!(webhook = %d.webhook, delivery = d.id, status = ?attempt.status,
                 error = ?attempt.error, "webhook delivery failed");

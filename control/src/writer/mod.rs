@@ -68,6 +68,14 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Batches (parts of one, per file) waiting for a writer thread.
+    pub fn queued(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.max_capacity() - s.capacity())
+            .sum()
+    }
+
     /// Whether every file's writer thread is still taking batches.
     pub fn running(&self) -> bool {
         self.shards.iter().all(|s| !s.is_closed())

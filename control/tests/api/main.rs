@@ -30,5 +30,6 @@ mod schedule_replicas;
 mod schedules;
 mod shards;
 mod snapshots;
+mod telemetry;
 mod templates;
 mod webhooks;

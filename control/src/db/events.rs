@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use edgewise_shared::beacon::EventKind;
 use edgewise_shared::metrics::sketch::Bucket;
-use edgewise_shared::metrics::{CellChange, Reader, Rule, Totals};
+use edgewise_shared::metrics::{CellChange, PerUnit, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -70,13 +70,24 @@ pub struct Applied {
 /// (test, unit, metric key).
 type UnitMetric<'a> = (&'a str, &'a str, &'a str);
 
+/// What recognises a re-delivered event on both engines: its time, id, test and unit.
+pub type EventKey = (i64, String, String, String);
+
+fn borrowed(e: &NewEvent) -> (i64, &str, &str, &str) {
+    (e.ts, &e.event_id, &e.test, &e.unit_id)
+}
+
+fn key_of(e: &NewEvent) -> EventKey {
+    (e.ts, e.event_id.clone(), e.test.clone(), e.unit_id.clone())
+}
+
 impl Applied {
-    /// Counts for one request's events, given the ids this transaction inserted. An id is
+    /// Counts for one request's events, given the keys this transaction inserted. A key is
     /// accepted once, for the first event carrying it; every other occurrence is a duplicate.
-    pub fn count(events: &[NewEvent], inserted: &mut HashSet<String>) -> Applied {
+    pub fn count(events: &[NewEvent], inserted: &mut HashSet<EventKey>) -> Applied {
         let accepted = events
             .iter()
-            .filter(|e| inserted.remove(&e.event_id))
+            .filter(|e| inserted.remove(&key_of(e)))
             .count();
         Applied {
             accepted,
@@ -85,24 +96,22 @@ impl Applied {
     }
 }
 
-/// Stores one request's `events` and updates the aggregates; returns the ids that were new.
-pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<HashSet<String>> {
+/// Stores one request's `events` and updates the aggregates; returns the keys that were new.
+pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<HashSet<EventKey>> {
     const PG: Dialect = Dialect::Postgres;
     let mut seen = HashSet::new();
-    let mut uniq: Vec<&NewEvent> = events
-        .iter()
-        .filter(|e| seen.insert(e.event_id.as_str()))
-        .collect();
-    uniq.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    let mut uniq: Vec<&NewEvent> = events.iter().filter(|e| seen.insert(borrowed(e))).collect();
+    // One order for every transaction's inserts, so concurrent ones do not deadlock.
+    uniq.sort_by(|a, b| borrowed(a).cmp(&borrowed(b)));
 
-    // Insert-if-absent tells us atomically, even across processes, which ids are new.
-    let mut inserted: HashSet<String> = HashSet::with_capacity(uniq.len());
+    // Insert-if-absent tells us atomically, even across processes, which events are new.
+    let mut inserted: HashSet<EventKey> = HashSet::with_capacity(uniq.len());
     for chunk in uniq.chunks(CHUNK) {
         inserted.extend(insert_events(conn, chunk).await?);
     }
     let fresh: Vec<&NewEvent> = uniq
         .into_iter()
-        .filter(|e| inserted.contains(&e.event_id))
+        .filter(|e| inserted.contains(&key_of(e)))
         .collect();
 
     // First exposure per (test, unit) in this batch: the earliest wins.
@@ -219,9 +228,27 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
             }
         }
         // Each changed (test, unit, metric)'s totals before and after this batch.
-        let mut moved: HashMap<(String, String, String), (Totals, Totals)> = HashMap::new();
-        let counted: Vec<_> = conv.iter().collect();
-        for chunk in counted.chunks(CHUNK) {
+        let mut changed: Vec<(String, String, String, Totals, Totals)> = Vec::new();
+        let (once, added): (Vec<_>, Vec<_>) = conv
+            .iter()
+            .partition(|(_, (_, _, r))| r.rule.per_unit == PerUnit::Converted);
+        // A converted unit's row is written once: nothing more about it counts (as on
+        // SQLite, so both engines hold the same unit rows).
+        for chunk in once.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) VALUES {} \
+                 ON CONFLICT (test, unit_id, metric) DO NOTHING RETURNING test, unit_id, metric",
+                values(PG, chunk.len(), 5),
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String)>(&sql);
+            for ((t, u, m), _) in chunk {
+                q = q.bind(*t).bind(*u).bind(*m).bind(1i64).bind(0.0f64);
+            }
+            for (t, u, m) in q.fetch_all(&mut *conn).await? {
+                changed.push((t, u, m, Totals::default(), Totals::default().plus(1, 0.0)));
+            }
+        }
+        for chunk in added.chunks(CHUNK) {
             // The upsert returns the unit's totals after it, atomically.
             let sql = format!(
                 "INSERT INTO unit_metrics (test, unit_id, metric, conversions, value) VALUES {} \
@@ -237,39 +264,44 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
             }
             for row in q.fetch_all(&mut *conn).await? {
                 let (t, u, m, after) = unit_metric_row(&row)?;
-                let Some(&(k, dv, reader)) = conv.get(&(t.as_str(), u.as_str(), m.as_str())) else {
-                    continue;
-                };
-                let before = after.plus(-k, -dv);
-                let unit = exposed.get(&(t.clone(), u.clone()));
-                if let Some(u) = unit {
-                    for (b, change) in reader.rule.sketch_moves(before, after) {
-                        agg_sketch
-                            .entry((u.cell.clone(), m.clone(), b))
-                            .or_default()
-                            .add(change);
-                    }
+                if let Some(&(k, dv, _)) = conv.get(&(t.as_str(), u.as_str(), m.as_str())) {
+                    changed.push((t, u, m, after.plus(-k, -dv), after));
                 }
-                if let (Some(u), Some(mut change)) =
-                    (unit, CellChange::metric(&reader.rule, before, after))
-                {
-                    if let Some(x) = u.covs.get(&m) {
-                        change = change.with_covariate(*x);
-                    }
-                    agg_met
-                        .entry((u.cell.clone(), m.clone()))
+            }
+        }
+        let mut moved: HashMap<(String, String, String), (Totals, Totals)> = HashMap::new();
+        for (t, u, m, before, after) in changed {
+            let Some(&(_, _, reader)) = conv.get(&(t.as_str(), u.as_str(), m.as_str())) else {
+                continue;
+            };
+            let unit = exposed.get(&(t.clone(), u.clone()));
+            if let Some(u) = unit {
+                for (b, change) in reader.rule.sketch_moves(before, after) {
+                    agg_sketch
+                        .entry((u.cell.clone(), m.clone(), b))
                         .or_default()
                         .add(change);
-                    if u.stratum != NO_STRATUM {
-                        agg_strata
-                            .entry((t.clone(), u.stratum, u.cell.1.clone(), m.clone()))
-                            .or_default()
-                            .add(change);
-                    }
-                    super::dims::record(&mut agg_dims, &t, &u.cell.1, &u.dims, &m, change);
                 }
-                moved.insert((t, u, m), (before, after));
             }
+            if let (Some(u), Some(mut change)) =
+                (unit, CellChange::metric(&reader.rule, before, after))
+            {
+                if let Some(x) = u.covs.get(&m) {
+                    change = change.with_covariate(*x);
+                }
+                agg_met
+                    .entry((u.cell.clone(), m.clone()))
+                    .or_default()
+                    .add(change);
+                if u.stratum != NO_STRATUM {
+                    agg_strata
+                        .entry((t.clone(), u.stratum, u.cell.1.clone(), m.clone()))
+                        .or_default()
+                        .add(change);
+                }
+                super::dims::record(&mut agg_dims, &t, &u.cell.1, &u.dims, &m, change);
+            }
+            moved.insert((t, u, m), (before, after));
         }
         ratio_changes(conn, &conv, &moved, &exposed, &mut agg_met, &mut agg_dims).await?;
     }
@@ -411,15 +443,16 @@ async fn ratio_changes(
     Ok(())
 }
 
-/// Inserts raw events, skipping known ids; returns the new ids.
-async fn insert_events(conn: &mut AnyConnection, chunk: &[&NewEvent]) -> AppResult<Vec<String>> {
+/// Inserts raw events, skipping known ones; returns the new ones' keys.
+async fn insert_events(conn: &mut AnyConnection, chunk: &[&NewEvent]) -> AppResult<Vec<EventKey>> {
     let sql = format!(
         "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
          persona, ts, snapshot_version, site, received_at) VALUES {} \
-         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+         ON CONFLICT (ts, event_id, test, unit_id) DO NOTHING \
+         RETURNING ts, event_id, test, unit_id",
         values(Dialect::Postgres, chunk.len(), 13),
     );
-    let mut q = sqlx::query_scalar::<_, String>(&sql);
+    let mut q = sqlx::query_as::<_, EventKey>(&sql);
     for e in chunk {
         q = q
             .bind(&e.event_id)

@@ -20,6 +20,7 @@ mod lifecycle;
 mod metrics;
 mod monitor;
 mod openapi;
+mod parity;
 mod plans;
 mod publish;
 mod quantiles;

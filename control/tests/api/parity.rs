@@ -58,7 +58,7 @@ fn stream() -> Vec<Vec<Value>> {
             batch.extend(prev.iter().take(5).cloned()); // re-sent from the last batch
         }
         batches.push(batch);
-        if batches.len() % 4 == 0 {
+        if batches.len().is_multiple_of(4) {
             batches.push(batches.last().unwrap().clone()); // the whole batch again
         }
     }

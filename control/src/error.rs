@@ -75,9 +75,23 @@ impl AppError {
             AppError::BadRequest(_) | AppError::Malformed(_) => StatusCode::BAD_REQUEST,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Db(e) if unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// The database cannot be reached (down, restarting, the network cut, every connection busy
+/// past the pool's wait): nothing was stored, and the same request can be sent again.
+fn unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 impl From<serde_json::Error> for AppError {
@@ -92,6 +106,13 @@ impl IntoResponse for AppError {
         let errors = match self {
             AppError::Validation(errors) | AppError::Conflicts(errors) => errors,
             AppError::Malformed(error) => vec![error],
+            AppError::Db(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(error = %e, "database unavailable");
+                vec![FieldError::new(
+                    "",
+                    "the database is unavailable: nothing was stored; send it again",
+                )]
+            }
             AppError::Db(e) => {
                 tracing::error!(error = %e, "database error");
                 vec![FieldError::new("", "internal error")]
@@ -103,6 +124,12 @@ impl IntoResponse for AppError {
             other => vec![FieldError::new("", other.to_string())],
         };
         let mut resp = (status, Json(serde_json::json!({ "errors": errors }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -60,9 +60,11 @@ pub async fn open(
     sqlx::any::install_default_drivers();
     match dialect {
         Dialect::Postgres => {
+            // A request waits at most this long for a connection: while the database is down
+            // it is answered 503 (send again) rather than held until the client gives up.
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
             Ok((pool.clone(), pool))

@@ -133,6 +133,11 @@ impl TestApp {
         Some(Self::serve(url, dir, tweak).await)
     }
 
+    /// A control plane on the database at `url` (already created), with the default settings.
+    pub async fn spawn_on(url: String) -> TestApp {
+        Self::serve(url, tempfile::tempdir().unwrap(), |_| {}).await
+    }
+
     /// Stops the server and starts a new one on the same database, as a restart does.
     pub async fn restart(mut self) -> TestApp {
         let (url, dir) = (

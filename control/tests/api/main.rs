@@ -20,6 +20,7 @@ mod lifecycle;
 mod metrics;
 mod monitor;
 mod openapi;
+mod outage;
 mod parity;
 mod plans;
 mod publish;

@@ -192,7 +192,9 @@ def _spec(body, path_key=None):
     layer = body.get("layer")
     if isinstance(layer, dict) and isinstance(layer.get("range"), list) and len(layer["range"]) == 2:
         a, b = layer["range"]
-        if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and a >= b:
+        whole = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer()
+        if whole(a) and whole(b) and a >= b:
+            a, b = int(a), int(b)
             layer["range"] = [min(a, b), max(a, b)] if a != b else ([a, a + 1] if a < 10000 else [a - 1, a])
     targeting = body.get("targeting")
     if isinstance(targeting, dict):

@@ -29,8 +29,9 @@ async fn bandit(
         tests::get_or_404(&mut conn, &key).await?
     };
     let Some(s) = state(&state_.db, &rec).await? else {
-        return Err(AppError::NotFound(format!(
-            "bandit `{key}` (a test with allocation bandit)"
+        // The test exists: it is not a bandit (409), rather than missing (404).
+        return Err(AppError::Conflict(format!(
+            "test `{key}` has fixed allocation: it has no bandit"
         )));
     };
     let probability_best = update(s.kind, &s.data, s.settings.floor)

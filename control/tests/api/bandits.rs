@@ -264,3 +264,13 @@ fn check_arms(bandit: &Value, periods: &[Vec<ArmSums>]) {
         assert!(ci[0] < mean && mean < ci[1], "{a}");
     }
 }
+
+crate::both!(only_a_bandit_has_a_bandit_view, not_a_bandit);
+async fn not_a_bandit(app: TestApp) {
+    app.running_test("fixed").await;
+    let (s, b) = app.get("/api/v1/tests/fixed/bandit").await;
+    assert_eq!(s, StatusCode::CONFLICT, "a fixed test exists: {b}");
+    let (s, _) = app.get("/api/v1/tests/nope/bandit").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}

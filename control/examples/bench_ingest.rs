@@ -9,6 +9,12 @@
 //! schedule, and a batch's latency counts from when it was due, not from when it went out,
 //! so a stall also counts against the batches it held back (no coordinated omission).
 //!
+//! URL may list several replicas, comma-separated: client k starts on the k-th, and a batch
+//! that fails (no answer, or a 5xx) is sent again, the same bytes, to the next one until one
+//! acknowledges it (for up to 60 s after the end), as a load balancer's client would;
+//! `acked=` then counts the events of acknowledged batches (accepted or duplicates), which
+//! `scripts/bench-scaleout` compares with what the database holds.
+//!
 //! With `BENCH_TRACE=FILE` it also writes FILE: a line `# started UNIX_SECONDS`, then one line
 //! per batch, `DUE_MS LATENCY_MS`, due time counted from the start (`scripts/bench-trace`
 //! summarises it).
@@ -35,10 +41,13 @@ impl Rng {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let url = args
+    let urls: Vec<String> = args
         .get(1)
-        .cloned()
-        .unwrap_or_else(|| "http://127.0.0.1:8787".into());
+        .map_or("http://127.0.0.1:8787", String::as_str)
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let url = urls[0].clone();
     let admin = args.get(2).cloned().unwrap_or_default();
     let key = args.get(3).cloned().unwrap_or_default();
     let seconds: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(30);
@@ -79,13 +88,17 @@ async fn main() -> anyhow::Result<()> {
 
     let sent = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
+    let acked = Arc::new(AtomicU64::new(0));
+    let retries = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
     let mut handles = Vec::new();
     for worker in 0..concurrency {
-        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        let (client, urls, key) = (client.clone(), urls.clone(), key.clone());
         let (sent, accepted) = (sent.clone(), accepted.clone());
+        let (acked, retries) = (acked.clone(), retries.clone());
+        let mut at = worker % urls.len();
         handles.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) << 32) ^ u64::from(run));
             let mut latencies = Vec::new();
@@ -140,28 +153,41 @@ async fn main() -> anyhow::Result<()> {
                     }
                     None => Instant::now(),
                 };
-                let resp = client
-                    .post(format!("{url}/v1/events"))
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                let ok = match resp {
-                    Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
-                    Ok(r) => {
-                        eprintln!("status {}", r.status());
-                        None
+                let body = axum::body::Bytes::from(body);
+                let mut ok = None;
+                while Instant::now() < deadline + Duration::from_secs(60) {
+                    let resp = client
+                        .post(format!("{}/v1/events", urls[at]))
+                        .bearer_auth(&key)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    let failed = match resp {
+                        Ok(r) if r.status().is_success() => {
+                            ok = r.json::<serde_json::Value>().await.ok();
+                            ok.is_none()
+                        }
+                        Ok(r) if r.status().is_server_error() => true,
+                        Ok(r) => {
+                            eprintln!("status {}", r.status());
+                            break;
+                        }
+                        Err(_) => true,
+                    };
+                    if !failed || urls.len() == 1 {
+                        break;
                     }
-                    Err(e) => {
-                        eprintln!("error {e}");
-                        None
-                    }
-                };
+                    // Another replica takes it: the same bytes again.
+                    at = (at + 1) % urls.len();
+                    retries.fetch_add(1, Ordering::Relaxed);
+                }
                 latencies.push((t0 - started, t0.elapsed()));
                 sent.fetch_add(BATCH as u64, Ordering::Relaxed);
                 if let Some(v) = ok {
-                    accepted.fetch_add(v["accepted"].as_u64().unwrap_or(0), Ordering::Relaxed);
+                    let (a, d) = (v["accepted"].as_u64(), v["duplicates"].as_u64());
+                    accepted.fetch_add(a.unwrap_or(0), Ordering::Relaxed);
+                    acked.fetch_add(a.unwrap_or(0) + d.unwrap_or(0), Ordering::Relaxed);
                 }
             }
             latencies
@@ -189,12 +215,14 @@ async fn main() -> anyhow::Result<()> {
         |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
     let acc = accepted.load(Ordering::Relaxed);
     println!(
-        "batches={} events_sent={} accepted={} elapsed_s={:.1} events_per_s={:.0} \
+        "batches={} events_sent={} accepted={} acked={} retries={} elapsed_s={:.1} events_per_s={:.0} \
          p50_ms={:.1} p99_ms={:.1} max_ms={:.1} concurrency={concurrency} tests={tests} units={units} \
          offered_rate={}",
         lat.len(),
         sent.load(Ordering::Relaxed),
         acc,
+        acked.load(Ordering::Relaxed),
+        retries.load(Ordering::Relaxed),
         elapsed,
         acc as f64 / elapsed,
         pct(0.50),

@@ -1,8 +1,8 @@
 //! The org's own test templates (`/api/v1/templates`, docs/automation.md): create, read (the
 //! current version or any earlier one), change (each change a new version) and delete, beside
-//! the built-in ones. A template is
-//! checked as the test it drafts, so a test drafted from it is accepted as it is; the checks
-//! before a start and `POST /api/v1/plans` read the current version.
+//! the built-in ones. A template is checked as the test it drafts, so a test drafted from it
+//! is accepted as it is; the checks before a start and `POST /api/v1/plans` read the current
+//! version.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -246,7 +246,7 @@ async fn remove(
         &state,
         &actor,
         "template.delete",
-        &old.definition.clone(),
+        &old.definition,
         Some(&old),
         true,
     )

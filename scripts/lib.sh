@@ -22,6 +22,14 @@ ensure_chromium() {
   fi
 }
 
+# Debian's openssl command, with which the HTTPS publish test makes its certificates.
+ensure_openssl() {
+  if ! command -v openssl >/dev/null; then
+    step "installing Debian's openssl"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  fi
+}
+
 # Debian's wrk, for scripts/bench-edge.
 ensure_wrk() {
   if ! command -v wrk >/dev/null; then

@@ -184,8 +184,10 @@ impl App {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (stop_publisher, stopped) = watch::channel(false);
+        let roots = crate::publish::roots(config.edge_ca_file.as_deref())?;
         let publisher = tokio::spawn(crate::publish::run(
             db,
+            roots,
             state.metrics.clone(),
             config.edge_urls.clone(),
             config.edge_secret.clone(),

@@ -51,6 +51,11 @@ pub struct ServeArgs {
         hide_default_value = true
     )]
     pub edge_secret: Secret,
+    /// PEM file of extra root certificates the publisher trusts for `https` edge URLs (an edge
+    /// behind a private CA); the system's roots are trusted anyway. Read at start: a file that
+    /// cannot be read or holds no certificate stops the process.
+    #[arg(long, env = "EDGEWISE_EDGE_CA_FILE")]
+    pub edge_ca_file: Option<std::path::PathBuf>,
     /// Events older than this many seconds are rejected.
     #[arg(long, env = "EDGEWISE_MAX_EVENT_AGE_SECS", default_value_t = 7 * 24 * 3600)]
     pub max_event_age_secs: u64,
@@ -101,6 +106,7 @@ impl ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             edge_urls: Vec::new(),
             edge_secret: Secret::default(),
+            edge_ca_file: None,
             max_event_age_secs: 7 * 24 * 3600,
             max_future_secs: 300,
             sqlite_synchronous: "NORMAL".into(),

@@ -45,9 +45,27 @@ fn backoff(attempts: i64) -> Duration {
     Duration::from_millis(500 * 2u64.pow(exp)).min(Duration::from_secs(30))
 }
 
+/// The extra root certificates in `file` (`--edge-ca-file`), checked at start.
+pub fn roots(file: Option<&std::path::Path>) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let Some(path) = file else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("--edge-ca-file {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| anyhow::anyhow!("--edge-ca-file {}: {e}", path.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "--edge-ca-file {}: no PEM certificate in it",
+        path.display()
+    );
+    Ok(certs)
+}
+
 /// Runs until `shutdown` turns true.
 pub async fn run(
     db: Db,
+    roots: Vec<reqwest::Certificate>,
     metrics: Arc<crate::telemetry::Metrics>,
     urls: Vec<String>,
     secret: Secret,
@@ -57,10 +75,11 @@ pub async fn run(
     if urls.is_empty() {
         return;
     }
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    for cert in roots {
+        builder = builder.add_root_certificate(cert);
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the HTTP client; not publishing");

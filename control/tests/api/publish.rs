@@ -182,3 +182,183 @@ async fn a_failing_edge_raises_one_alert_sqlite() {
 async fn a_failing_edge_raises_one_alert_postgres() {
     a_failing_edge_raises_one_alert(Backend::Postgres).await;
 }
+
+/// A CA and a certificate it signed for `localhost` and 127.0.0.1, made with openssl: the
+/// CA's PEM, the edge's certificate chain and its key.
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=edgewise test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "edge.key",
+            "-out",
+            "edge.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "edge.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "edge.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    ["ca.pem", "edge.pem", "edge.key"].map(|f| dir.join(f))
+}
+
+/// TLS over a TCP listener, for `axum::serve`: a failed handshake is dropped, not fatal.
+struct Tls {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for Tls {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Publishing to an `https` edge: with the edge's CA given (`--edge-ca-file`) the snapshot
+/// arrives; without it the certificate is refused and the target keeps retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_over_https() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = certificates(dir.path());
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, PrivateKeyDer::from_pem_file(&key).unwrap())
+    .unwrap();
+    let state = Arc::new(Mutex::new(Edge::default()));
+    let router = Router::new()
+        .route("/v1/admin/snapshot", put(receive))
+        .with_state(state.clone());
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move { axum::serve(Tls { tcp, acceptor }, router).await.unwrap() });
+    let url = format!("https://localhost:{port}");
+
+    let trusting = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.edge_urls = vec![url.clone()];
+        c.edge_secret = edgewise_control::config::Secret::new("edge-secret");
+        c.edge_ca_file = Some(ca.clone());
+    })
+    .await
+    .unwrap();
+    trusting.running_test("t").await;
+    let s = wait_for(&trusting, |s| s["targets"][0]["state"] == "published").await;
+    assert_eq!(s["targets"][0]["version"], 1, "{s}");
+    assert_eq!(state.lock().unwrap().received, [1]);
+    trusting.shutdown().await;
+
+    // Without the CA: the certificate is unknown, nothing arrives, the target retries.
+    let wary = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.edge_urls = vec![url.clone()];
+        c.edge_secret = edgewise_control::config::Secret::new("edge-secret");
+    })
+    .await
+    .unwrap();
+    wary.running_test("t").await;
+    let s = wait_for(&wary, |s| s["targets"][0]["attempts"].as_i64() >= Some(2)).await;
+    assert_eq!(s["targets"][0]["state"], "retrying", "{s}");
+    assert!(
+        s["targets"][0]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("request failed"),
+        "{s}"
+    );
+    assert_eq!(state.lock().unwrap().received, [1], "nothing new arrived");
+    wary.shutdown().await;
+
+    // A CA file that holds no certificate stops the control plane at start.
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+    let mut args = edgewise_control::config::ServeArgs::for_database(&format!(
+        "sqlite://{}/x.db",
+        dir.path().display()
+    ));
+    args.edge_ca_file = Some(dir.path().join("empty.pem"));
+    let err = edgewise_control::app::App::build(&args).await.unwrap_err();
+    assert!(err.to_string().contains("--edge-ca-file"), "{err}");
+}

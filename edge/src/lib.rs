@@ -5,8 +5,8 @@
 //! [`Reply`](http::Reply) type, [`router`] maps method and path to a route, [`assign`] answers
 //! `GET /v1/assign` (identity cookie, consent, decisions, exposures) and [`render`] writes its
 //! body, [`events`] validates
-//! beacons for `POST /v1/events`, [`admin`] checks pushed snapshots, [`cache`] is the isolate's
-//! snapshot cache, [`forward`] decides what happens to queued beacons, [`cors`] and [`config`]
+//! beacons for `POST /v1/events`, [`admin`] checks pushed snapshots and [`stats`] reports the
+//! isolate's counters, [`cache`] is the isolate's snapshot cache, [`forward`] decides what happens to queued beacons, [`cors`] and [`config`]
 //! do what they say. The `runtime` module (wasm32 only) is the glue to the runtime: KV, the
 //! queue, `fetch`, the clock and randomness.
 //!
@@ -27,6 +27,7 @@ pub mod forward;
 pub mod http;
 pub mod render;
 pub mod router;
+pub mod stats;
 
 #[cfg(target_arch = "wasm32")]
 mod runtime;

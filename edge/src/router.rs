@@ -6,6 +6,8 @@ pub enum Route {
     Assign,
     Events,
     PutSnapshot,
+    /// `GET /v1/admin/stats`: the isolate's counters.
+    Stats,
     Health,
     /// The browser snippet, `GET /v1/sdk.js`.
     Sdk,
@@ -26,11 +28,14 @@ pub fn route(method: &str, path: &str) -> Route {
         ("GET" | "HEAD", "/v1/assign") => Route::Assign,
         ("POST", "/v1/events") => Route::Events,
         ("PUT", "/v1/admin/snapshot") => Route::PutSnapshot,
+        ("GET", "/v1/admin/stats") => Route::Stats,
         ("GET" | "HEAD", "/v1/health") => Route::Health,
         ("GET" | "HEAD", "/v1/sdk.js") => Route::Sdk,
-        (_, "/v1/assign" | "/v1/events" | "/v1/admin/snapshot" | "/v1/health" | "/v1/sdk.js") => {
-            Route::MethodNotAllowed
-        }
+        (
+            _,
+            "/v1/assign" | "/v1/events" | "/v1/admin/snapshot" | "/v1/admin/stats" | "/v1/health"
+            | "/v1/sdk.js",
+        ) => Route::MethodNotAllowed,
         _ => Route::NotFound,
     }
 }

@@ -25,6 +25,7 @@ use crate::forward::{self, IngestReply, Outcome};
 use crate::http::{Reply, RequestHead};
 use crate::render::ContentCache;
 use crate::router::{route, Route};
+use crate::stats::Stats;
 use crate::{assign, cors};
 
 /// KV namespace binding holding the snapshot.
@@ -43,6 +44,18 @@ thread_local! {
     static CACHE: RefCell<SnapshotCache> = RefCell::new(SnapshotCache::default());
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
     static CONTENT: RefCell<ContentCache> = RefCell::new(ContentCache::default());
+    static STATS: RefCell<Stats> = RefCell::new(Stats::default());
+}
+
+/// Counts something in this isolate's [`Stats`].
+fn count(f: impl FnOnce(&mut Stats)) {
+    STATS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.since_ms == 0 {
+            s.since_ms = now_ms();
+        }
+        f(&mut s);
+    });
 }
 
 fn now_ms() -> i64 {
@@ -103,7 +116,10 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     let (content_type, content_length, authorization) = (
         h("content-type", route == Route::Events),
         h("content-length", route == Route::Events),
-        h("authorization", route == Route::PutSnapshot),
+        h(
+            "authorization",
+            matches!(route, Route::PutSnapshot | Route::Stats),
+        ),
     );
     let country = if route == Route::Assign {
         req.cf().and_then(|cf| cf.country())
@@ -129,6 +145,10 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     match route {
         Route::Assign => {
             let snapshot = snapshot(env, &cfg, now).await;
+            count(|s| {
+                s.assign_requests += 1;
+                s.fallbacks += u64::from(snapshot.is_none());
+            });
             let out = CONTENT.with(|c| {
                 let mut cache = c.borrow_mut();
                 assign::assign(
@@ -157,6 +177,15 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
             reply
         }
         Route::PutSnapshot => put_snapshot(&mut req, env, &head, now).await,
+        Route::Stats => {
+            let secret = secret(env, "EDGE_ADMIN_SECRET");
+            if !admin::authorized(head.authorization, secret.as_deref()) {
+                return admin::unauthorized();
+            }
+            count(|_| {});
+            let version = CACHE.with(|c| c.borrow().version());
+            STATS.with(|s| s.borrow().reply(version))
+        }
         Route::Health => {
             snapshot(env, &cfg, now).await;
             CACHE.with(|c| c.borrow().health(now))
@@ -304,6 +333,7 @@ async fn beacons(
     let ctx = BeaconContext::from_request(head, cfg, snapshot.map(CompiledSnapshot::version), now);
     let parsed = events::parse_beacons(&body, &ctx)?;
     send_to_queue(env, &parsed).await.map_err(|e| {
+        count(|s| s.queue_failures += 1);
         console_error!("edgewise: queueing beacons: {e}");
         Reply::error(
             503,
@@ -311,6 +341,7 @@ async fn beacons(
             "beacons cannot be buffered right now",
         )
     })?;
+    count(|s| s.beacons_queued += parsed.len() as u64);
     Ok(events::accepted(parsed.len()))
 }
 
@@ -358,6 +389,11 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
     let now = now_ms();
     for group in groups {
         let outcome = post_events(&cfg, &key, &group.body).await;
+        count(|s| match outcome {
+            Outcome::Ack => s.forward_acked += 1,
+            Outcome::Retry => s.forward_retried += 1,
+            Outcome::Drop => s.forward_dropped += 1,
+        });
         for m in group.messages.iter().filter_map(|&i| messages.get(i)) {
             match outcome {
                 Outcome::Ack | Outcome::Drop => m.ack(),

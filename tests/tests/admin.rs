@@ -139,3 +139,67 @@ fn kv_changes_are_picked_up_after_the_ttl_and_bad_ones_ignored() {
     let h = wait_for("version 6", &|h| h["snapshot_version"] == 6);
     assert_eq!(h["refresh_failures"], 0);
 }
+
+/// `GET /v1/admin/stats` with the admin secret: the snapshot version served and what this
+/// isolate counted — an answer without a snapshot is a fallback; queued beacons; a forward to a
+/// control plane that is not there is retried.
+#[test]
+fn the_isolate_reports_its_counters() {
+    // Nothing listens on port 9 (discard): every forward fails and is retried.
+    let worker = Worker::start(&[("CONTROL_URL", "http://127.0.0.1:9")]);
+    let stats = |secret: &str| {
+        let auth = format!("Bearer {secret}");
+        worker.get("/v1/admin/stats", &[("authorization", &auth)])
+    };
+    assert_eq!(stats("wrong").status, 401);
+    assert_eq!(worker.get("/v1/admin/stats", &[]).status, 401);
+    let ua = [("user-agent", gen::USER_AGENTS[0])];
+    assert_eq!(worker.get("/v1/assign?unit=u0", &ua).status, 200);
+    assert_eq!(
+        worker
+            .push_snapshot(&gen::snapshot(7, 3, 1).to_string())
+            .status,
+        200
+    );
+    for i in 1..=4 {
+        let r = worker.get(&format!("/v1/assign?unit=u{i}"), &ua);
+        assert_eq!(r.json()["snapshot_version"], 7);
+    }
+    let s = stats(ADMIN_SECRET);
+    assert_eq!(s.status, 200, "{}", s.body);
+    let s = s.json();
+    assert_eq!(s["snapshot_version"], 7, "{s}");
+    assert_eq!(
+        (s["assign_requests"].clone(), s["fallbacks"].clone()),
+        (json!(5), json!(1)),
+        "{s}"
+    );
+    assert!(s["since_ms"].as_i64().unwrap() > 0, "{s}");
+
+    let beacon =
+        json!({"event_id": "s1", "type": "exposure", "test": "test-000", "variant": "control"});
+    let r = worker.post(
+        "/v1/events?unit=u1",
+        &[("content-type", "text/plain;charset=UTF-8"), ua[0]],
+        beacon.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        let s = stats(ADMIN_SECRET).json();
+        if s["forward_retried"].as_u64() >= Some(1) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no forward retried after 30 s: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(s["beacons_queued"], 1, "{s}");
+    assert_eq!(
+        (s["forward_acked"].clone(), s["queue_failures"].clone()),
+        (json!(0), json!(0)),
+        "{s}"
+    );
+}

@@ -22,6 +22,8 @@ fn routes() {
     assert_eq!(route("HEAD", "/v1/health"), Route::Health);
     assert_eq!(route("POST", "/v1/events"), Route::Events);
     assert_eq!(route("PUT", "/v1/admin/snapshot"), Route::PutSnapshot);
+    assert_eq!(route("GET", "/v1/admin/stats"), Route::Stats);
+    assert_eq!(route("POST", "/v1/admin/stats"), Route::MethodNotAllowed);
     assert_eq!(route("OPTIONS", "/v1/events"), Route::Preflight);
     assert_eq!(route("OPTIONS", "/v1/assign"), Route::Preflight);
     assert_eq!(

@@ -116,13 +116,15 @@ fn not_found(name: &str) -> AppError {
     AppError::NotFound(format!("template `{name}`"))
 }
 
-fn builtin_is_fixed(name: &str) -> AppResult<()> {
-    match templates::named(name) {
-        Some(_) => Err(AppError::Conflict(format!(
+/// The current version of the org's own template `name`, which a change or a deletion needs:
+/// 409 for a built-in one (they never change), 404 when there is none.
+async fn own(conn: &mut AnyConnection, name: &str) -> AppResult<Version> {
+    if templates::named(name).is_some() {
+        return Err(AppError::Conflict(format!(
             "`{name}` is a built-in template: it cannot change; create one of your own"
-        ))),
-        None => Ok(()),
+        )));
     }
+    current(conn, name).await?.ok_or_else(|| not_found(name))
 }
 
 async fn read(
@@ -212,11 +214,8 @@ async fn change(
     Path(name): Path<String>,
     JsonBody(mut body): JsonBody<serde_json::Map<String, Value>>,
 ) -> AppResult<Json<Value>> {
-    builtin_is_fixed(&name)?;
     let mut conn = state.db.reader.acquire().await?;
-    let old = current(&mut conn, &name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
+    let old = own(&mut conn, &name).await?;
     if body.contains_key("name") {
         return Err(AppError::invalid(
             "name",
@@ -236,11 +235,8 @@ async fn remove(
     Caller(actor, _): Caller<Editor>,
     Path(name): Path<String>,
 ) -> AppResult<Json<Value>> {
-    builtin_is_fixed(&name)?;
     let mut conn = state.db.reader.acquire().await?;
-    let old = current(&mut conn, &name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
+    let old = own(&mut conn, &name).await?;
     drop(conn);
     let v = store(
         &state,

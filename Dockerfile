@@ -1,9 +1,10 @@
 # The control plane as a container image: `docker build -t edgewise-control .`
-# Build stage: the pinned toolchain (rust-toolchain.toml) builds the release binary.
+# Build stage: the pinned toolchain (rust-toolchain.toml) builds the release binary, with
+# OpenTelemetry export (set EDGEWISE_OTLP_ENDPOINT to use it; docs/operations.md).
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p edgewise-control --bin edgewise \
+RUN cargo build --release --locked -p edgewise-control --bin edgewise --features otlp \
  && cp target/release/edgewise /edgewise
 
 # Run stage: the binary alone, as an unprivileged user. rustls carries its own TLS, so the

@@ -161,7 +161,9 @@ fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    crate::traces::continue_trace(&span, req.headers());
+    span
 }
 
 /// A bound, ready-to-run control plane.

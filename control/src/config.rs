@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// Log as JSON lines (production) instead of human-readable text.
     #[arg(long, env = "EDGEWISE_LOG_JSON")]
     pub log_json: bool,
+    /// OpenTelemetry collector to export spans to over OTLP/HTTP (`http://collector:4318`);
+    /// needs a build with the `otlp` feature. Empty (the default): no export.
+    #[arg(long, env = "EDGEWISE_OTLP_ENDPOINT", default_value = "")]
+    pub otlp_endpoint: String,
     /// Seconds between the monitor's ticks (on the replica that leads it).
     #[arg(long, env = "EDGEWISE_MONITOR_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -113,6 +117,7 @@ impl ServeArgs {
             sqlite_wal_restart_mib: 2048,
             max_body_bytes: 1024 * 1024,
             log_json: false,
+            otlp_endpoint: String::new(),
             metrics_token: Secret::default(),
             monitor_interval_secs: 60,
             history_bucket_secs: 3600,

@@ -27,4 +27,5 @@ pub mod results;
 pub mod sim;
 pub mod state;
 pub mod telemetry;
+pub mod traces;
 pub mod writer;

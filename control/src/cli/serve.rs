@@ -16,28 +16,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    if args.log_json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .init();
-    }
+    let traces = edgewise_control::traces::init(args.log_json, &args.otlp_endpoint)?;
     runtime()?.block_on(async {
         let app = App::build(&args).await?;
         // Scripts and tests read this line to learn the port when listening on port 0.
         println!("listening on {}", app.addr);
         tracing::info!(addr = %app.addr, edges = args.edge_urls.len(), "edgewise control plane up");
         app.run(shutdown_signal()).await?;
-        Ok(ExitCode::SUCCESS)
-    })
+        anyhow::Ok(())
+    })?;
+    traces.shutdown();
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Subcommand)]

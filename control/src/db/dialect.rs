@@ -93,7 +93,7 @@ pub async fn open(
                  PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 50000;{attach}{small}"
             );
             let reader_pragmas =
-                format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;{attach}");
+                format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = {READER_CACHE};{attach}");
             let p = pragmas.clone();
             let writer = AnyPoolOptions::new()
                 .max_connections(1)
@@ -231,6 +231,11 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// The page cache of each reader connection's main file, in SQLite's `cache_size` terms
+/// (negative: KiB); the other files keep SQLite's default, [`DEFAULT_CACHE`].
+pub(crate) const READER_CACHE: i64 = -16384;
+pub(crate) const DEFAULT_CACHE: i64 = -2000;
 
 /// Rows per multi-row statement; keeps parameters far below both engines' limits.
 pub(crate) const CHUNK: usize = 400;

@@ -104,6 +104,12 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     // One order for every transaction's inserts, so concurrent ones do not deadlock.
     uniq.sort_by(|a, b| borrowed(a).cmp(&borrowed(b)));
 
+    // An erasure waits for the batches under way and holds the next ones while it takes a
+    // unit out (a few milliseconds: its scan runs after; see super::erasure).
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(super::erasure::LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
     // Insert-if-absent tells us atomically, even across processes, which events are new.
     let mut inserted: HashSet<EventKey> = HashSet::with_capacity(uniq.len());
     for chunk in uniq.chunks(CHUNK) {

@@ -13,6 +13,7 @@ pub mod bandits;
 pub(crate) mod cells;
 pub mod dialect;
 pub mod dims;
+pub mod erasure;
 pub mod events;
 pub mod history;
 pub mod learned;

@@ -12,6 +12,7 @@ mod common;
 mod credentials;
 mod cuped;
 mod dimensions;
+mod erasure;
 mod hardening;
 mod health;
 mod ingest;

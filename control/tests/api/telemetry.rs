@@ -214,3 +214,24 @@ async fn json_log_lines_carry_the_request_id() {
     assert_eq!(found["span"]["path"], "/api/v1/tests", "{found}");
     child.kill().await.unwrap();
 }
+
+/// A build without the `otlp` feature refuses `--otlp-endpoint` at start rather than
+/// silently exporting nothing.
+#[cfg(not(feature = "otlp"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_endpoint_needs_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/e.db", dir.path().display());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgewise"))
+        .args(["serve", "--database-url", &db, "--listen", "127.0.0.1:0"])
+        .args(["--otlp-endpoint", "http://127.0.0.1:4318"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--otlp-endpoint http://127.0.0.1:4318") && err.contains("--features otlp"),
+        "stderr: {err}"
+    );
+}

@@ -103,6 +103,11 @@ impl ControlPlane {
         format!("sh {}", self.dir.path().join("restart.sh").display())
     }
 
+    /// Its SQLite database's main file (the others are `FILE.shard1`, …).
+    pub fn database_file(&self) -> PathBuf {
+        self.dir.path().join("edgewise.db")
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }

@@ -71,12 +71,18 @@ pub async fn open(
         }
         Dialect::Sqlite => {
             let base = url.split('?').next().unwrap_or(url);
-            // The admin connection's page caches stay small: its tables are small, and an
-            // erasure scans raw events through it, which would otherwise fill them, and the
-            // server's RSS with them, for no later gain (BENCHMARKS.md, erasure).
+            // The admin connection's page caches of the other files stay small: it writes
+            // little there. Each file's `synchronous` is its own: without this the other
+            // files kept SQLite's FULL, and every admin commit there waited for an fsync
+            // (an erasure's last step, 46 ms under load).
             let small: String = attach
                 .iter()
-                .map(|(_, schema)| format!(" PRAGMA {schema}.cache_size = -1024;"))
+                .map(|(_, schema)| {
+                    format!(
+                        " PRAGMA {schema}.cache_size = -1024; \
+                         PRAGMA {schema}.synchronous = {synchronous};"
+                    )
+                })
                 .collect();
             let attach: String = attach
                 .iter()

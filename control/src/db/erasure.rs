@@ -6,7 +6,7 @@
 //! keeps ingestion waiting only for the short steps: under every file's write turn it takes
 //! the unit's state and aggregate share out and pins a read snapshot of the raw events as
 //! they stand; it then scans that snapshot with no turn held, while ingestion goes on; and
-//! last, under the turns again, deletes what it found by key. Events of the unit stored
+//! last, file by file in that file's turn, deletes what it found by key. Events of the unit stored
 //! after the first step are new data (their state and aggregates were made after the erasure
 //! too) and stay. PostgreSQL has no turns: there ingestion transactions hold the advisory lock
 //! [`LOCK_KEY`] shared, and the first step holds it alone, which serves the same purpose
@@ -70,13 +70,19 @@ pub async fn erase(db: &Db, actor: &Actor, unit_id: &str) -> AppResult<Deleted> 
     let found = scan(snapshot, db.dialect, &files, unit_id).await?;
     let scanned = started.elapsed();
 
-    let _turn = db.write_turn().await;
-    let _turns = db.shard_turns().await;
-    let mut tx = db.writer.begin().await?;
-    for (table, keys) in &found {
+    // File by file, each in its own writer's turn only.
+    for (k, (table, keys)) in found.iter().enumerate() {
+        if keys.is_empty() {
+            continue;
+        }
+        let _turn = match db.sqlite.get(k) {
+            Some(f) => Some(f.gate.clone().lock_owned().await),
+            None => None,
+        };
+        let mut tx = db.writer.begin().await?;
         deleted.events += delete_events(&mut tx, db.dialect, table, unit_id, keys).await?;
+        tx.commit().await?;
     }
-    tx.commit().await?;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     tracing::info!(
         events = deleted.events,

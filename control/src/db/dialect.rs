@@ -93,10 +93,15 @@ pub async fn open(
                     )
                 })
                 .collect();
+            // Nor does it checkpoint: under load every file's WAL is far above any threshold
+            // (it starts over at --sqlite-wal-restart-mib), so each admin commit ran a
+            // checkpoint pass of its own while holding the file's write turn. The writer's
+            // checkpointer threads copy the WAL (crate::writer); SQLite copies it all when the
+            // last connection closes.
             let pragmas = format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                  PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 50000;{attach}{small}"
+                 PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 0;{attach}{small}"
             );
             let reader_pragmas =
                 format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = {READER_CACHE};{attach}");

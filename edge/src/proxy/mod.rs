@@ -207,7 +207,7 @@ pub fn plan_page(
     let head_html = format!(
         "<script>window.__edgewise={}</script><script>{}</script>",
         boot.replace('<', "\\u003c"),
-        SDK
+        inline_sdk()
     );
     PageAction::Rewrite(Box::new(Rewrite {
         path_and_query,
@@ -218,8 +218,13 @@ pub fn plan_page(
     }))
 }
 
-/// The browser snippet, inlined in rewritten pages.
-const SDK: &str = include_str!("../../static/sdk.js");
+/// The browser snippet as it is inlined in rewritten pages: every `</` written `<\/` (the same
+/// to JavaScript), so nothing in it (its usage comment names a `</script>` tag) ends the
+/// script element early.
+fn inline_sdk() -> &'static str {
+    static INLINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INLINE.get_or_init(|| include_str!("../../static/sdk.js").replace("</", "<\\/"))
+}
 
 /// `/v1/assign` as the snippet would call it for this page: the page's own parameters (QA
 /// `force.*`, `unit`, `persona`, `consent`, …), then the page URL and referrer, then whether

@@ -205,6 +205,32 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_change_skips_its_test_naming_the_field() {
+        let wire = json!({
+            "schema_version": 1, "snapshot_version": 1, "hash_version": 1,
+            "tests": [{"key": "t", "status": "running", "variants": [
+                {"key": "a", "weight": 1},
+                {"key": "b", "weight": 1, "content": {"dom": [
+                    {"selector": "h1", "action": "remove"},
+                    {"selector": "h1 + p", "action": "remove"}]}}]},
+                {"key": "u", "status": "running", "variants": [
+                {"key": "a", "weight": 1},
+                {"key": "b", "weight": 1, "overrides": {"persona": {"Dev": {"dom": [
+                    {"ew": "x", "action": "set_attr", "value": "v"}]}}}}]}]
+        });
+        let (s, w) = CompiledSnapshot::compile(&serde_json::from_value(wire).unwrap()).unwrap();
+        assert_eq!(s.tests().count(), 0);
+        let paths: Vec<&str> = w.iter().map(crate::Warning::path).collect();
+        assert_eq!(
+            paths,
+            [
+                "tests[0].variants[1].content.dom[1].selector",
+                "tests[1].variants[1].overrides.persona.Dev.dom[0].name"
+            ]
+        );
+    }
+
+    #[test]
     fn split_targets_keep_the_query() {
         let r = SplitUrl {
             url: "/b",

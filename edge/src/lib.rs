@@ -7,7 +7,9 @@
 //! body, [`events`] validates
 //! beacons for `POST /v1/events`, [`admin`] checks pushed snapshots and [`stats`] reports the
 //! isolate's counters, [`cache`] is the isolate's snapshot cache, [`forward`] decides what happens to queued beacons, [`cors`] and [`config`]
-//! do what they say. The `runtime` module (wasm32 only) is the glue to the runtime: KV, the
+//! do what they say. [`proxy`] is proxy mode: the worker serves the site's pages from its
+//! origin, rewritten for each visitor's variants (docs/proxy.md). The `runtime` module
+//! (wasm32 only) is the glue to the runtime: KV, the
 //! queue, `fetch`, the clock and randomness.
 //!
 //! A visitor never sees an error page: `/v1/assign` answers 200 even without a snapshot, and
@@ -25,6 +27,7 @@ pub mod cors;
 pub mod events;
 pub mod forward;
 pub mod http;
+pub mod proxy;
 pub mod render;
 pub mod router;
 pub mod stats;

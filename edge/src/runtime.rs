@@ -37,13 +37,13 @@ const QUEUE_BINDING: &str = "EVENTS";
 extern "C" {
     /// `crypto.randomUUID()`: 122 random bits, nothing derived from the visitor.
     #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
-    fn random_uuid() -> String;
+    pub(crate) fn random_uuid() -> String;
 }
 
 thread_local! {
     static CACHE: RefCell<SnapshotCache> = RefCell::new(SnapshotCache::default());
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
-    static CONTENT: RefCell<ContentCache> = RefCell::new(ContentCache::default());
+    pub(crate) static CONTENT: RefCell<ContentCache> = RefCell::new(ContentCache::default());
     static STATS: RefCell<Stats> = RefCell::new(Stats::default());
 }
 
@@ -58,11 +58,11 @@ fn count(f: impl FnOnce(&mut Stats)) {
     });
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
-fn config(env: &Env) -> Rc<Config> {
+pub(crate) fn config(env: &Env) -> Rc<Config> {
     CONFIG.with(|c| {
         c.borrow_mut()
             .get_or_insert_with(|| {
@@ -80,6 +80,10 @@ fn secret(env: &Env, name: &str) -> Option<String> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    // Proxy mode (PROXY_ORIGIN set): everything but the worker's own routes is the site's.
+    if let Some(response) = crate::proxy::glue::serve(&req, &env, &ctx).await {
+        return Ok(response);
+    }
     let reply = handle(req, &env, &ctx).await;
     let headers = Headers::new();
     for (name, value) in &reply.headers {
@@ -201,7 +205,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
 }
 
 /// The isolate's snapshot, refreshed from KV when its TTL has passed.
-async fn snapshot(env: &Env, cfg: &Config, now: i64) -> Option<Rc<CompiledSnapshot>> {
+pub(crate) async fn snapshot(env: &Env, cfg: &Config, now: i64) -> Option<Rc<CompiledSnapshot>> {
     let (due, have) = CACHE.with(|c| {
         let c = c.borrow();
         (
@@ -360,7 +364,7 @@ async fn send_to_queue(env: &Env, events: &[Event]) -> worker::Result<()> {
 }
 
 /// Exposure events from `/v1/assign?expose=1`, queued after the answer has gone out.
-fn enqueue_in_background(env: &Env, ctx: &Context, exposures: Vec<Event>) {
+pub(crate) fn enqueue_in_background(env: &Env, ctx: &Context, exposures: Vec<Event>) {
     let env = env.clone();
     ctx.wait_until(async move {
         if let Err(e) = send_to_queue(&env, &exposures).await {

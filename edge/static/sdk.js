@@ -57,12 +57,15 @@
     },
     flush: flush
   };
-  api.ready = fetch(edge + "/v1/assign?" + q, { credentials: "include" })
-    .then(function (r) { return r.json(); })
+  // Inlined by the worker's proxy mode: the assignments are in the page already, and when the
+  // worker logged the exposures at render the snippet must not log them again.
+  var boot = w.__edgewise;
+  api.ready = (boot ? Promise.resolve(boot.assign) : fetch(edge + "/v1/assign?" + q, { credentials: "include" })
+    .then(function (r) { return r.json(); }))
     .then(function (a) {
       unit = a.unit_id || unit;
       try { if (consent && unit) w.localStorage.setItem(KEY, unit); } catch (e) {}
-      (a.decisions || []).forEach(function (dn) { decisions[dn.test] = dn; });
+      (a.decisions || []).forEach(function (dn) { decisions[dn.test] = dn; if (boot && boot.exposed) dn.exposed = 1; });
       if (ds.expose !== "manual") for (var t in decisions) expose(t);
       return a;
     })

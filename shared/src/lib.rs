@@ -16,7 +16,8 @@
 //! `stats`; the edge's memory of each visitor's arm does not). [`learn`] (feature `stats`)
 //! learns priors and predictions from past tests; [`plan`] (feature `stats`) drafts a test
 //! from a template, sizes it and scores its risk. [`limits`] holds every limit on what
-//! Edgewise accepts.
+//! Edgewise accepts. [`rewrite`] holds what a variant does to a proxied page (element
+//! changes, split URLs) and which of those apply to a visitor.
 //!
 //! Nothing here does I/O, reads a clock or draws randomness: time comes in as an argument, so the
 //! same inputs give the same decisions natively and on `wasm32-unknown-unknown`.
@@ -41,6 +42,7 @@ pub mod limits;
 pub mod metrics;
 #[cfg(feature = "stats")]
 pub mod plan;
+pub mod rewrite;
 #[cfg(feature = "stats")]
 pub mod segments;
 pub mod snapshot;

@@ -28,6 +28,10 @@ pub const MAX_CONTENT_DEPTH: usize = 32;
 /// One variant's content as the edge holds it, as JSON: the base content plus its merge for
 /// every device and persona override and each device × persona pair.
 pub const MAX_VARIANT_CONTENT_BYTES: usize = 256 * 1024;
+/// Element changes (`dom`) in one variant's content or one override patch.
+pub const MAX_DOM_CHANGES: usize = 100;
+/// A CSS selector or `data-ew` marker of an element change.
+pub const MAX_SELECTOR_BYTES: usize = 1024;
 /// Levels of `all` / `any` / `not` in one condition.
 pub const MAX_CONDITION_DEPTH: usize = 8;
 /// Groups and leaves in one condition.

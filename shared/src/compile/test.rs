@@ -224,6 +224,17 @@ fn check_content(v: &VariantDef) -> Result<(), Invalid> {
     if limits::depth(&v.content) > limits::MAX_CONTENT_DEPTH {
         return too_deep("content".into());
     }
+    // Page changes (`dom`, `split_url`) in the content and in each patch, which replaces them.
+    crate::rewrite::change::check_content(&v.content)
+        .map_err(|(field, m)| (format!("content.{field}"), m))?;
+    for (d, patch) in &v.overrides.device {
+        crate::rewrite::change::check_content(patch)
+            .map_err(|(f, m)| (format!("overrides.device.{}.{f}", d.as_str()), m))?;
+    }
+    for (p, patch) in &v.overrides.persona {
+        crate::rewrite::change::check_content(patch)
+            .map_err(|(f, m)| (format!("overrides.persona.{p}.{f}"), m))?;
+    }
     let o = &v.overrides;
     if o.persona.len() > limits::MAX_PERSONAS {
         return Err((

@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use edgewise_edge::assign::assign;
 use edgewise_edge::config::Config;
 use edgewise_edge::http::RequestHead;
-use edgewise_edge::render::ContentCache;
+use edgewise_edge::render::RenderCache;
 use edgewise_shared::{CompiledSnapshot, Visitor};
 use edgewise_tests::gen;
 
@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
         let wire = gen::snapshot(1, tests, 42).to_string();
         let (snapshot, _) = CompiledSnapshot::from_json(&wire).expect("generated snapshot");
         let now = gen::NOW_MS;
-        let mut cache = ContentCache::default();
+        let mut cache = RenderCache::default();
         let mut i = 0usize;
         group.bench_function(BenchmarkId::new("request", tests), |b| {
             b.iter(|| {

@@ -50,7 +50,10 @@ extern "C" {
     inline_js = "export function edgewise_response(status, headers, body) {
   const h = new Headers();
   const parts = headers.split('\\n');
-  for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    // A value the runtime refuses is dropped, as before: a visitor never gets an error page.
+    try { h.append(parts[i], parts[i + 1]); } catch (e) {}
+  }
   return new Response(body.length === 0 ? null : body, { status, headers: h });
 }"
 )]

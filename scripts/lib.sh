@@ -30,6 +30,17 @@ ensure_openssl() {
   fi
 }
 
+# The npm tooling of package.json (wrangler, workerd, binaryen, esbuild, the GrowthBook SDK the
+# benchmark compares with), from package-lock.json, when node_modules is missing or stale.
+ensure_npm() {
+  if [ ! -x "$ROOT/node_modules/.bin/workerd" ] || [ ! -x "$ROOT/node_modules/.bin/esbuild" ] \
+    || [ ! -f "$ROOT/node_modules/.package-lock.json" ] \
+    || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    step "installing the npm tooling (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund)
+  fi
+}
+
 # Debian's wrk, for scripts/bench-edge.
 ensure_wrk() {
   if ! command -v wrk >/dev/null; then

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::config::{Config, ARMS_COOKIE, CONSENT_COOKIE, PERSONA_COOKIE};
 use crate::cors;
 use crate::http::{Reply, RequestHead};
-use crate::render::{self, ContentCache};
+use crate::render::{self, RenderCache};
 
 /// What the query string of `/v1/assign` says.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -229,9 +229,9 @@ fn render_body(
     a: &Assignment<'_>,
     snapshot: Option<&CompiledSnapshot>,
     extras: BodyExtras,
-    cache: &mut ContentCache,
+    cache: &mut RenderCache,
 ) -> String {
-    let mut out = String::with_capacity(256 + a.decisions.len() * 192);
+    let mut out = String::with_capacity(cache.size_hint(a.decisions.len()));
     out.push_str("{\"unit_id\":");
     render::write_str(&mut out, &a.unit_id);
     match snapshot {
@@ -261,6 +261,7 @@ fn render_body(
         ",\"snapshot_loaded\":{},\"consent\":{},\"unit_source\":\"{source}\",\"cookie_set\":{},\"exposures_logged\":{}}}",
         extras.snapshot_loaded, extras.consent, extras.cookie_set, extras.exposures_logged
     );
+    cache.written(out.len());
     out
 }
 
@@ -272,14 +273,14 @@ pub struct AssignOutcome {
 }
 
 /// Answers `/v1/assign`. `now_ms` is the clock; `mint` returns fresh random ids; `cache` keeps
-/// the serialised content of the snapshot's variants between requests.
+/// the text of the snapshot's decisions between requests.
 pub fn assign(
     snapshot: Option<&CompiledSnapshot>,
     head: &RequestHead<'_>,
     cfg: &Config,
     now_ms: i64,
     mint: &mut dyn FnMut() -> String,
-    cache: &mut ContentCache,
+    cache: &mut RenderCache,
 ) -> AssignOutcome {
     let params = AssignParams::parse(head, cfg.test_mode);
     let now_ms = params.now_ms.unwrap_or(now_ms);

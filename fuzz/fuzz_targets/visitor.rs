@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use edgewise_edge::assign::assign;
 use edgewise_edge::config::Config;
 use edgewise_edge::http::RequestHead;
-use edgewise_edge::render::ContentCache;
+use edgewise_edge::render::RenderCache;
 use edgewise_shared::CompiledSnapshot;
 use libfuzzer_sys::{arbitrary, fuzz_target};
 
@@ -51,7 +51,7 @@ fuzz_target!(|input: Input<'_>| {
         minted += 1;
         format!("minted-{minted}")
     };
-    let mut cache = ContentCache::default();
+    let mut cache = RenderCache::default();
     let out = assign(Some(&SNAPSHOT), &head, &cfg, input.now_ms, &mut mint, &mut cache);
     assert_eq!(out.reply.status, 200);
     serde_json::from_str::<serde_json::Value>(&out.reply.body).expect("the reply is JSON");

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::bandit::sticky::Remembered;
 use crate::compile::{CompiledSnapshot, CompiledTest};
 use crate::device::DeviceClass;
-use crate::hash::bucket;
+use crate::hash::UnitHasher;
 use crate::snapshot::TestStatus;
 use crate::visitor::{Facts, Visitor};
 
@@ -93,10 +93,11 @@ impl CompiledSnapshot {
             None => self.classify_persona(&facts),
         };
         facts.persona = persona;
+        let hasher = UnitHasher::new(visitor.unit_id);
         let in_holdout = self
             .holdout
             .as_ref()
-            .is_some_and(|h| bucket(visitor.unit_id, &h.hash_id) < h.buckets);
+            .is_some_and(|h| hasher.bucket(&h.hash_id) < h.buckets);
         let mut layer_buckets: Vec<Option<u32>> = vec![None; self.layer_hash_ids.len()];
         let decisions = self
             .tests
@@ -104,6 +105,7 @@ impl CompiledSnapshot {
             .map(|t| {
                 let ctx = Ctx {
                     visitor,
+                    hasher: &hasher,
                     facts: &facts,
                     now_ms,
                     in_holdout,
@@ -136,7 +138,7 @@ impl CompiledSnapshot {
         layer_buckets: &mut [Option<u32>],
     ) -> Decision<'s> {
         let facts = ctx.facts;
-        let b = bucket(ctx.visitor.unit_id, &t.hash_id);
+        let b = ctx.hasher.bucket(&t.hash_id);
         let decision = |variant: Option<usize>, reason: Reason| Decision {
             test: &t.key,
             variant: variant.map(|i| t.variants[i].key.as_str()),
@@ -180,7 +182,7 @@ impl CompiledSnapshot {
         }
         if let Some((layer, start, end)) = t.layer {
             let lb = *layer_buckets[layer]
-                .get_or_insert_with(|| bucket(ctx.visitor.unit_id, &self.layer_hash_ids[layer]));
+                .get_or_insert_with(|| ctx.hasher.bucket(&self.layer_hash_ids[layer]));
             if !(start..end).contains(&lb) {
                 return decision(None, Reason::ExcludedByLayer);
             }
@@ -224,6 +226,8 @@ impl CompiledSnapshot {
 
 struct Ctx<'a, 'f> {
     visitor: &'a Visitor<'a>,
+    /// The visitor's id, hashed once for every test's bucket.
+    hasher: &'a UnitHasher,
     facts: &'a Facts<'f>,
     now_ms: i64,
     in_holdout: bool,

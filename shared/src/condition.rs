@@ -408,7 +408,7 @@ impl Cond {
                         None => false,
                     },
                     (Test::Prefix(p), Some(AttrValue::Str(s))) => s.starts_with(p.as_str()),
-                    (Test::Regex(re), Some(AttrValue::Str(s))) => re.is_match(s),
+                    (Test::Regex(re), Some(AttrValue::Str(s))) => facts.regex_match(re, s),
                     (Test::Prefix(_) | Test::Regex(_), Some(AttrValue::Num(n))) => match test {
                         Test::Prefix(p) => n.to_string().starts_with(p.as_str()),
                         Test::Regex(re) => re.is_match(&n.to_string()),

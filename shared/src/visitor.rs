@@ -5,6 +5,7 @@
 //! URL path and parameters, referrer host) so evaluating many tests re-parses nothing.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use crate::device::DeviceClass;
 
@@ -104,7 +105,22 @@ pub struct Facts<'a> {
     pub local_hour: Option<u8>,
     pub query: Vec<QueryParam<'a>>,
     pub attributes: &'a [(String, String)],
+    /// Regex results already known for this visitor: many tests share a pattern (a referrer
+    /// host, a campaign), and matching is the dearest thing a condition does.
+    regex_memo: RefCell<Vec<RegexMemo>>,
 }
+
+/// One regex result: the pattern, the address and length of the text it was matched against
+/// (a value these facts hold, so it stays put while they live), and the answer.
+#[derive(Debug, Clone)]
+struct RegexMemo {
+    pattern: Box<str>,
+    text: (usize, usize),
+    matched: bool,
+}
+
+/// Past this many distinct (pattern, text) pairs a visitor's results are no longer kept.
+const MAX_REGEX_MEMO: usize = 16;
 
 impl<'a> Facts<'a> {
     /// Derives the facts of `v`; the persona is left for the caller to resolve.
@@ -124,7 +140,34 @@ impl<'a> Facts<'a> {
             local_hour: v.local_hour,
             query,
             attributes: v.attributes,
+            regex_memo: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Whether `re` matches `text`, a value [`Facts::get`] returned; each distinct pattern is
+    /// run once per text.
+    pub(crate) fn regex_match(&self, re: &regex_lite::Regex, text: &str) -> bool {
+        let key = (text.as_ptr() as usize, text.len());
+        let pattern = re.as_str();
+        if let Ok(memo) = self.regex_memo.try_borrow() {
+            if let Some(m) = memo
+                .iter()
+                .find(|m| m.text == key && &*m.pattern == pattern)
+            {
+                return m.matched;
+            }
+        }
+        let matched = re.is_match(text);
+        if let Ok(mut memo) = self.regex_memo.try_borrow_mut() {
+            if memo.len() < MAX_REGEX_MEMO {
+                memo.push(RegexMemo {
+                    pattern: pattern.into(),
+                    text: key,
+                    matched,
+                });
+            }
+        }
+        matched
     }
 
     /// The value of `attr`, if the visitor has one.

@@ -191,3 +191,56 @@ fn conditions_round_trip_through_json() {
     let c: Condition = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(serde_json::to_value(&c).unwrap(), v);
 }
+
+/// Regex results are remembered per visitor by pattern and text: one pattern over different
+/// attributes, different patterns over one attribute, and the same pattern again, in every
+/// order, all give what a fresh evaluation gives.
+#[test]
+fn remembered_regex_results_match_fresh_ones() {
+    let attrs = [("team".to_owned(), "growth-eu".to_owned())];
+    let v = Visitor {
+        unit_id: "u",
+        url: Some("https://shop.example/eu/pricing?utm_campaign=eu-spring"),
+        referrer: Some("https://news.example.com/"),
+        attributes: &attrs,
+        ..Visitor::default()
+    };
+    let conds: Vec<(Value, bool)> = vec![
+        (
+            json!({"attr": "referrer_host", "op": "regex", "value": "eu"}),
+            false,
+        ),
+        (json!({"attr": "team", "op": "regex", "value": "eu"}), true),
+        (
+            json!({"attr": "utm_campaign", "op": "regex", "value": "eu"}),
+            true,
+        ),
+        (json!({"attr": "path", "op": "regex", "value": "eu"}), true),
+        (
+            json!({"attr": "referrer_host", "op": "regex", "value": "^news\\."}),
+            true,
+        ),
+        (
+            json!({"attr": "team", "op": "regex", "value": "^news\\."}),
+            false,
+        ),
+        (
+            json!({"attr": "referrer_host", "op": "regex", "value": "\\.com$"}),
+            true,
+        ),
+        (
+            json!({"attr": "path", "op": "regex", "value": "\\.com$"}),
+            false,
+        ),
+    ];
+    let f = facts(&v);
+    for round in 0..3 {
+        for (i, (c, want)) in conds.iter().enumerate().rev().skip(round) {
+            assert_eq!(cond(c.clone()).eval(&f), *want, "round {round}, {i}: {c}");
+            assert_eq!(cond(c.clone()).eval(&facts(&v)), *want, "fresh, {i}: {c}");
+        }
+        for (i, (c, want)) in conds.iter().enumerate() {
+            assert_eq!(cond(c.clone()).eval(&f), *want, "round {round}, {i}: {c}");
+        }
+    }
+}

@@ -14,7 +14,7 @@ use worker::{console_error, web_sys, Context, Env, Request, Response};
 
 use super::{handling, plan_page, Handling, PageAction, ProxyConfig, Rewrite};
 use crate::http::{split_target, RequestHead};
-use crate::runtime::{self, CONTENT};
+use crate::runtime::{self, RENDER};
 
 #[wasm_bindgen(module = "/src/proxy/rewriter.js")]
 extern "C" {
@@ -121,7 +121,7 @@ async fn page(
     let cfg = runtime::config(env);
     let now = runtime::now_ms();
     let snapshot = runtime::snapshot(env, &cfg, now).await;
-    let action = CONTENT.with(|c| {
+    let action = RENDER.with(|c| {
         plan_page(
             snapshot.as_deref(),
             &head,

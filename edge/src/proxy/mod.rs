@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::assign::{self, AssignParams};
 use crate::config::Config;
 use crate::http::{split_target, RequestHead};
-use crate::render::ContentCache;
+use crate::render::RenderCache;
 use crate::router::{route, Route};
 
 #[cfg(target_arch = "wasm32")]
@@ -145,7 +145,7 @@ pub fn plan_page(
     proxy: &ProxyConfig,
     now_ms: i64,
     mint: &mut dyn FnMut() -> String,
-    cache: &mut ContentCache,
+    cache: &mut RenderCache,
 ) -> PageAction {
     let Some(snapshot) = snapshot else {
         return PageAction::Untouched;

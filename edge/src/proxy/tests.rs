@@ -40,7 +40,7 @@ fn snapshot(split: serde_json::Value) -> CompiledSnapshot {
 }
 
 fn decide(s: Option<&CompiledSnapshot>, head: &RequestHead<'_>, p: &ProxyConfig) -> PageAction {
-    let mut cache = ContentCache::default();
+    let mut cache = RenderCache::default();
     plan_page(s, head, &test_cfg(), p, 0, &mut minter(), &mut cache)
 }
 

@@ -11,7 +11,7 @@ use crate::assign::{
     assign, cookie, has_consent, identify, valid_cookie_id, AssignParams, UnitSource,
 };
 use crate::http::RequestHead;
-use crate::render::ContentCache;
+use crate::render::RenderCache;
 
 #[test]
 fn parses_every_parameter() {
@@ -176,7 +176,7 @@ fn reply_carries_decisions_cookie_and_cors() {
         &test_cfg(),
         0,
         &mut minter(),
-        &mut ContentCache::default(),
+        &mut RenderCache::default(),
     );
     assert_eq!(out.reply.status, 200);
     assert_eq!(out.reply.header("cache-control"), Some("private, no-store"));
@@ -218,7 +218,7 @@ fn engine_inputs_come_from_headers_cf_and_parameters() {
             cfg,
             0,
             &mut minter(),
-            &mut ContentCache::default(),
+            &mut RenderCache::default(),
         );
         body(&out.reply)["decisions"][0]["reason"].clone()
     };
@@ -264,7 +264,7 @@ fn persona_from_parameter_header_or_cookie() {
                 &cfg(),
                 0,
                 &mut minter(),
-                &mut ContentCache::default(),
+                &mut RenderCache::default(),
             )
             .reply,
         )["persona"]
@@ -296,7 +296,7 @@ fn exposures_only_for_counted_decisions_with_consent() {
         &cfg,
         0,
         &mut minter(),
-        &mut ContentCache::default(),
+        &mut RenderCache::default(),
     );
     let b = body(&out.reply);
     let counted: Vec<_> = b["decisions"]
@@ -332,7 +332,7 @@ fn exposures_only_for_counted_decisions_with_consent() {
         &cfg,
         0,
         &mut minter(),
-        &mut ContentCache::default()
+        &mut RenderCache::default()
     )
     .exposures
     .is_empty());
@@ -350,7 +350,7 @@ fn without_a_snapshot_the_answer_is_still_200() {
         &cfg(),
         0,
         &mut minter(),
-        &mut ContentCache::default(),
+        &mut RenderCache::default(),
     );
     assert_eq!(out.reply.status, 200);
     assert!(out.exposures.is_empty());
@@ -365,7 +365,7 @@ fn without_a_snapshot_the_answer_is_still_200() {
 #[test]
 fn fast_body_equals_serde_rendering() {
     let snapshot = example();
-    let mut cache = ContentCache::default();
+    let mut cache = RenderCache::default();
     let agents = [
         super::DESKTOP,
         IPHONE,
@@ -421,7 +421,7 @@ fn fast_body_equals_serde_rendering() {
             &cfg(),
             0,
             &mut minter(),
-            &mut ContentCache::default(),
+            &mut RenderCache::default(),
         )
         .reply,
     );

@@ -6,6 +6,7 @@ mod admin_tests;
 mod assign_tests;
 mod events_tests;
 mod misc_tests;
+mod render_tests;
 
 use edgewise_shared::CompiledSnapshot;
 

@@ -22,6 +22,7 @@ mod metrics;
 mod monitor;
 mod openapi;
 mod outage;
+mod page_changes;
 mod parity;
 mod plans;
 mod publish;

@@ -8,9 +8,9 @@
 //! beacons for `POST /v1/events`, [`admin`] checks pushed snapshots and [`stats`] reports the
 //! isolate's counters, [`cache`] is the isolate's snapshot cache, [`forward`] decides what happens to queued beacons, [`cors`] and [`config`]
 //! do what they say. [`proxy`] is proxy mode: the worker serves the site's pages from its
-//! origin, rewritten for each visitor's variants (docs/proxy.md). The `runtime` module
-//! (wasm32 only) is the glue to the runtime: KV, the
-//! queue, `fetch`, the clock and randomness.
+//! origin, rewritten for each visitor's variants (docs/proxy.md). The `entry` module (wasm32
+//! only) is the worker's `fetch` handler; `runtime` (wasm32 only) is the glue to the runtime:
+//! KV, the queue, `fetch`, the clock and randomness.
 //!
 //! A visitor never sees an error page: `/v1/assign` answers 200 even without a snapshot, and
 //! nothing here panics (a panic would kill the isolate).
@@ -32,6 +32,8 @@ pub mod render;
 pub mod router;
 pub mod stats;
 
+#[cfg(target_arch = "wasm32")]
+mod entry;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 

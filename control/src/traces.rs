@@ -30,7 +30,7 @@ impl Traces {
 
 /// Installs the process's subscriber. Fails, naming the setting, for an `--otlp-endpoint`
 /// this build cannot honour (empty: no export).
-pub fn init(log_json: bool, otlp_endpoint: &str) -> anyhow::Result<Traces> {
+pub fn init(log_json: bool, endpoint: &str) -> anyhow::Result<Traces> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -40,7 +40,6 @@ pub fn init(log_json: bool, otlp_endpoint: &str) -> anyhow::Result<Traces> {
         fmt.boxed()
     };
     let registry = tracing_subscriber::registry().with(fmt).with(filter);
-    let endpoint = otlp_endpoint;
     if endpoint.is_empty() {
         registry.init();
         return Ok(Traces::default());

@@ -1,19 +1,11 @@
 // Drives the demo page in headless Chromium (Debian's /usr/bin/chromium, via playwright-core):
 // the page must show the assigned variant's content, and a click must send a conversion beacon.
 // Usage: node tests/browser/demo.mjs DEMO_URL  — prints one JSON line {unit_id, variant, headline}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const url = process.argv[2];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const { browser, page } = await launch();
 try {
-  // Headless Chromium says "HeadlessChrome", which the edge rightly treats as a bot (control, not
-  // counted); present the User-Agent the same browser sends when a person runs it.
-  const ua = (await browser.newBrowserCDPSession().then((s) => s.send("Browser.getVersion"))).userAgent;
-  const page = await browser.newPage({ userAgent: ua.replace("HeadlessChrome", "Chrome") });
   let beacons = 0;
   const seen = []; // requests and console lines, printed if the run fails
   page.on("request", (r) => { seen.push(r.method() + " " + r.url()); if (r.url().endsWith("/v1/events")) beacons += 1; });

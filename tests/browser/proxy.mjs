@@ -3,18 +3,11 @@
 // element; the page is opened through the worker, which rewrote it at the edge.
 // Usage: node tests/browser/proxy.mjs PAGE_URL SELECTOR — prints one JSON line:
 // {delivered, at_parse, at_load, final, changed_after_parse, exposure_beacons, beacons}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [url, selector] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const { browser, page } = await launch();
 try {
-  // As in demo.mjs: the User-Agent of the same browser run by a person, not "HeadlessChrome".
-  const ua = (await browser.newBrowserCDPSession().then((s) => s.send("Browser.getVersion"))).userAgent;
-  const page = await browser.newPage({ userAgent: ua.replace("HeadlessChrome", "Chrome") });
   let beacons = 0, exposureBeacons = 0;
   page.on("request", (r) => {
     if (!r.url().includes("/v1/events")) return;

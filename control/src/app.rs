@@ -34,6 +34,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/snapshot"),
     ("POST", "/v1/events"),
     ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/session"),
+    ("GET", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
     ("GET", "/api/v1/tests"),
     ("POST", "/api/v1/tests"),
     ("GET", "/api/v1/tests/{key}"),
@@ -112,6 +115,8 @@ pub fn app(state: AppState) -> Router {
         .merge(api::metrics::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
+        .merge(api::session::router())
+        .merge(crate::ui::router())
         .merge(ingest)
         .fallback(|| async { AppError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -30,6 +30,11 @@ pub enum AppError {
     Unauthorized,
     #[error("this needs the {0} role")]
     Forbidden(&'static str),
+    /// A change sent with the dashboard's session cookie but without its CSRF value.
+    #[error(
+        "a change made with the session cookie must repeat the session's csrf value in this header"
+    )]
+    Csrf,
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -68,7 +73,7 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) | AppError::Conflicts(_) => StatusCode::CONFLICT,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -106,6 +111,7 @@ impl IntoResponse for AppError {
         let errors = match self {
             AppError::Validation(errors) | AppError::Conflicts(errors) => errors,
             AppError::Malformed(error) => vec![error],
+            AppError::Csrf => vec![FieldError::new("X-CSRF-Token", AppError::Csrf.to_string())],
             AppError::Db(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
                 tracing::warn!(error = %e, "database unavailable");
                 vec![FieldError::new(

@@ -6,6 +6,7 @@
 //! [`lifecycle`] moves a test through its states (for the API and the control plane itself);
 //! [`results`] turns aggregates into statistics; [`checks`] runs the checks a test must pass
 //! before it starts; [`sim`] is `edgewise simulate`'s traffic generator.
+//! [`ui`] serves the dashboard, embedded, at `/`.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
 //! building); [`db`] the storage functions, one module per table family, over SQLite or
 //! PostgreSQL. [`config`] is the command line, [`error`] the one error type.
@@ -28,4 +29,5 @@ pub mod sim;
 pub mod state;
 pub mod telemetry;
 pub mod traces;
+pub mod ui;
 pub mod writer;

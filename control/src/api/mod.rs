@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod openapi;
 pub mod plans;
+pub mod session;
 pub mod settings;
 pub mod snapshots;
 pub mod templates;

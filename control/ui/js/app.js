@@ -1,0 +1,1 @@
+// The dashboard app: placeholder until the pages land.

@@ -32,6 +32,7 @@ mod results;
 mod roles;
 mod schedule_replicas;
 mod schedules;
+mod sessions;
 mod shards;
 mod snapshots;
 mod telemetry;

@@ -130,7 +130,11 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
 fn the_matrix_covers_every_admin_route() {
     let covered: Vec<(&str, &str)> = matrix().iter().map(|(m, p, _, _)| (*m, *p)).collect();
     for (method, path) in ROUTES {
-        if path.starts_with("/api/v1/") && *path != "/api/v1/openapi.json" {
+        // The sign-in route takes a token in its body; tests/api/sessions.rs covers it.
+        if path.starts_with("/api/v1/")
+            && *path != "/api/v1/openapi.json"
+            && *path != "/api/v1/session"
+        {
             assert!(
                 covered.contains(&(method, path)),
                 "{method} {path} is not in the role matrix"

@@ -18,12 +18,35 @@ use crate::error::{AppError, AppResult};
 use crate::extract::Path;
 use crate::state::AppState;
 
+/// One embedded file: its path below `control/ui/` and its bytes.
+macro_rules! ui_file {
+    ($path:literal) => {
+        ($path, include_bytes!(concat!("../ui/", $path)))
+    };
+}
+
 /// Every file under `control/ui/`, by the path it is served at below `/ui/`. A unit test checks
 /// the folder holds exactly these.
 const FILES: &[(&str, &[u8])] = &[
-    ("index.html", include_bytes!("../ui/index.html")),
-    ("app.css", include_bytes!("../ui/app.css")),
-    ("js/app.js", include_bytes!("../ui/js/app.js")),
+    ui_file!("index.html"),
+    ui_file!("app.css"),
+    ui_file!("js/api.js"),
+    ui_file!("js/app.js"),
+    ui_file!("js/chart.js"),
+    ui_file!("js/dom.js"),
+    ui_file!("js/live.js"),
+    ui_file!("js/pages/alerts.js"),
+    ui_file!("js/pages/audit.js"),
+    ui_file!("js/pages/common.js"),
+    ui_file!("js/pages/form-variants.js"),
+    ui_file!("js/pages/form.js"),
+    ui_file!("js/pages/insights.js"),
+    ui_file!("js/pages/list.js"),
+    ui_file!("js/pages/reports.js"),
+    ui_file!("js/pages/signin.js"),
+    ui_file!("js/pages/system.js"),
+    ui_file!("js/pages/test-parts.js"),
+    ui_file!("js/pages/test.js"),
 ];
 
 /// The dashboard's pages: each serves the app, which draws the page the path names.

@@ -1,0 +1,42 @@
+// System health: GET /api/v1/system (ingestion rate and lag, publish state and the edge's
+// snapshot version, database size, the monitor's last tick, webhook failures), with the publish
+// state and the monitor's own summary beside it. Refreshed live.
+
+import { get, maybe } from "../api.js";
+import { h, clear, note, errorNote, when, table, section, tree } from "../dom.js";
+
+export async function render(ctx) {
+  const sys = h("div", { id: "system-health" }, note("Loading…"));
+  const pub = h("div", { id: "publish" });
+  const mon = h("div", { id: "monitor" });
+  clear(ctx.main, h("h1", {}, "System health"), section("Overview", "overview", sys),
+    h("div", { class: "grid2" }, section("Publishing", "publishing", pub), section("Monitor", "monitor-h", mon)));
+
+  async function load() {
+    const [s, p, m] = await Promise.all([
+      maybe("/api/v1/system").catch((e) => ({ __error: e })),
+      maybe("/api/v1/publish").catch(() => null),
+      maybe("/api/v1/monitor").catch(() => null),
+    ]);
+    if (!ctx.current()) return;
+    clear(sys, s === null ? note("This control plane does not report system health (GET /api/v1/system) yet.")
+      : s.__error ? errorNote(s.__error) : tree(s));
+    sys.dataset.state = s && !s.__error ? "ok" : "missing";
+    clear(pub, !p ? note("No publish state.") : h("div", {},
+      h("p", {}, "Latest snapshot version: ", h("strong", {}, p.latest_version === null ? "none" : String(p.latest_version))),
+      !(p.targets || []).length ? note("No edge targets.") : table(["Edge", "Version", "State", "Attempts", "Last error", "Updated"],
+        p.targets.map((t) => h("tr", {}, h("td", {}, t.target), h("td", { class: "num" }, String(t.version)),
+          h("td", {}, t.state), h("td", { class: "num" }, String(t.attempts)), h("td", {}, t.last_error || "–"), h("td", {}, when(t.updated_at)))))));
+    clear(mon, !m ? note("No monitor state.") : h("dl", { class: "tree" },
+      h("dt", {}, "This replica leads"), h("dd", {}, m.leader ? "yes" : "no"),
+      h("dt", {}, "Last tick"), h("dd", {}, when(m.last_tick)),
+      h("dt", {}, "Interval"), h("dd", {}, m.interval_secs + " s"),
+      h("dt", {}, "Tests evaluated"), h("dd", {}, String((m.tests || []).length))));
+  }
+  try {
+    await load();
+  } catch (e) {
+    clear(sys, errorNote(e));
+  }
+  ctx.live(load);
+}

@@ -127,6 +127,9 @@ document.getElementById("signout").addEventListener("click", async () => {
 });
 
 (async () => {
+  // Fetch the page's module while the session is read: the two do not depend on each other.
+  const first = ROUTES.find(([re]) => re.test(location.pathname.replace(/\/+$/, "") || "/"));
+  if (first) import("./pages/" + first[1] + ".js").catch(() => {});
   await loadSession();
   showChrome();
   if (session) live.start();

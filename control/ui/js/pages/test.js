@@ -115,20 +115,26 @@ export async function render(ctx) {
     clear(actions, b);
   }
 
+  // Everything at once (a draft's results and history are simply not shown); the bandit's
+  // arms and the checks only where they apply.
   async function load() {
-    const test = await get(`/api/v1/tests/${k}`);
-    const started = test.status !== "draft";
-    const [results, evaluation, alerts, approvals, bandit, checks] = await Promise.all([
-      started ? maybe(`/api/v1/tests/${k}/results`).catch(() => null) : null,
-      started ? maybe(`/api/v1/tests/${k}/monitor`).catch(() => null) : null,
+    const soft = (p) => p.catch(() => null);
+    const histPath = `/api/v1/tests/${k}/history` + (metricKey ? `?metric=${enc(metricKey)}` : "");
+    const [test, results, evaluation, alerts, approvals, hist] = await Promise.all([
+      get(`/api/v1/tests/${k}`),
+      soft(maybe(`/api/v1/tests/${k}/results`)),
+      soft(maybe(`/api/v1/tests/${k}/monitor`)),
       get(`/api/v1/alerts?test=${k}&limit=50`).then((a) => a.alerts || []).catch(() => []),
-      maybe(`/api/v1/tests/${k}/approvals`).catch(() => null),
-      test.allocation === "bandit" && started ? maybe(`/api/v1/tests/${k}/bandit`).catch(() => null) : null,
+      soft(maybe(`/api/v1/tests/${k}/approvals`)),
+      soft(maybe(histPath)),
+    ]);
+    const started = test.status !== "draft";
+    const [bandit, checks] = await Promise.all([
+      test.allocation === "bandit" && started ? soft(maybe(`/api/v1/tests/${k}/bandit`)) : null,
       test.status === "draft" ? post(`/api/v1/tests/${k}/validate`).catch((e) => ({ failed: e.message })) : null,
     ]);
     const metric = metricKey && results ? (results.metrics || []).find((m) => m.key === metricKey) : primaryOf(results);
-    const hist = started && metric ? await maybe(`/api/v1/tests/${k}/history?metric=${enc(metric.key)}`).catch(() => null) : null;
-    return { test, results, evaluation, alerts, approvals, bandit, checks, metric, hist };
+    return { test, results: started ? results : null, evaluation: started ? evaluation : null, alerts, approvals, bandit, checks, metric, hist: started ? hist : null };
   }
 
   function draw(s, first) {

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod plans;
 pub mod settings;
 pub mod snapshots;
+pub mod stream;
 pub mod templates;
 pub mod tests;
 pub mod webhooks;

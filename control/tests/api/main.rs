@@ -34,6 +34,7 @@ mod schedule_replicas;
 mod schedules;
 mod shards;
 mod snapshots;
+mod stream;
 mod telemetry;
 mod templates;
 mod webhooks;

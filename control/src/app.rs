@@ -89,6 +89,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/webhooks/{id}"),
     ("GET", "/api/v1/webhooks/{id}/deliveries"),
     ("GET", "/api/v1/stream"),
+    ("GET", "/api/v1/tests/{key}/export"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -114,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
         .merge(api::stream::router())
+        .merge(api::exports::router())
         .merge(ingest)
         .fallback(|| async { AppError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

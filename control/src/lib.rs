@@ -5,7 +5,8 @@
 //! [`writer`] thread), [`publish`] the task that pushes snapshots to edge workers.
 //! [`hub`] reads what changed for the live stream.
 //! [`lifecycle`] moves a test through its states (for the API and the control plane itself);
-//! [`results`] turns aggregates into statistics; [`checks`] runs the checks a test must pass
+//! [`results`] turns aggregates into statistics, [`report`] shapes them into rows and pages;
+//! [`checks`] runs the checks a test must pass
 //! before it starts; [`sim`] is `edgewise simulate`'s traffic generator.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
 //! building); [`db`] the storage functions, one module per table family, over SQLite or
@@ -25,6 +26,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod model;
 pub mod publish;
+pub mod report;
 pub mod results;
 pub mod sim;
 pub mod state;

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod bandits;
 pub mod credentials;
+pub mod exports;
 pub mod health;
 pub mod learn;
 pub mod metrics;

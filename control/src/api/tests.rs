@@ -256,22 +256,36 @@ async fn results(
     if !(q.alpha > 0.0 && q.alpha < 0.5) {
         return Err(AppError::invalid("alpha", "must be in (0, 0.5)"));
     }
-    let started = std::time::Instant::now();
-    let (test, agg, priors) = {
+    let test = {
         let mut conn = state.db.reader.acquire().await?;
-        let test = tests::get_or_404(&mut conn, &key).await?;
-        let schemas = state.db.shard_schemas();
-        let mut agg = aggregates::aggregates(&mut conn, &schemas, &key).await?;
-        agg.unit_events =
-            crate::db::unit_events::load(&mut conn, &schemas, &key, &test.spec.metrics).await?;
-        let priors = crate::api::learn::priors_for(&mut conn, &test.spec).await?;
-        (test, agg, priors)
+        tests::get_or_404(&mut conn, &key).await?
     };
-    let weights = crate::jobs::bandit::expected_weights(&state.db, &test).await?;
-    let results = crate::results::compute(&test.spec, &weights, &agg, &q, &priors);
+    Ok(Json(results_of(&state, &test, &q).await?.0))
+}
+
+/// A test's results as `GET /api/v1/tests/{key}/results` computes them (the export, the
+/// report and saved reports call it too), with the aggregates they came from.
+pub async fn results_of(
+    state: &AppState,
+    test: &TestRecord,
+    q: &crate::results::ResultsQuery,
+) -> AppResult<(crate::results::Results, aggregates::Aggregates)> {
+    let started = std::time::Instant::now();
+    let key = &test.spec.key;
+    let (agg, priors) = {
+        let mut conn = state.db.reader.acquire().await?;
+        let schemas = state.db.shard_schemas();
+        let mut agg = aggregates::aggregates(&mut conn, &schemas, key).await?;
+        agg.unit_events =
+            crate::db::unit_events::load(&mut conn, &schemas, key, &test.spec.metrics).await?;
+        let priors = crate::api::learn::priors_for(&mut conn, &test.spec).await?;
+        (agg, priors)
+    };
+    let weights = crate::jobs::bandit::expected_weights(&state.db, test).await?;
+    let results = crate::results::compute(&test.spec, &weights, &agg, q, &priors);
     state
         .metrics
         .results_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(results))
+    Ok((results, agg))
 }

@@ -13,6 +13,7 @@ mod credentials;
 mod cuped;
 mod dimensions;
 mod erasure;
+mod exports;
 mod hardening;
 mod health;
 mod ingest;

@@ -124,6 +124,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
             Value::Null,
         ),
         ("GET", "/api/v1/stream", Viewer, Value::Null),
+        ("GET", "/api/v1/tests/{key}/export", Viewer, Value::Null),
     ]
 }
 

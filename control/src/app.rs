@@ -90,6 +90,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/webhooks/{id}/deliveries"),
     ("GET", "/api/v1/stream"),
     ("GET", "/api/v1/tests/{key}/export"),
+    ("GET", "/api/v1/tests/{key}/report"),
 ];
 
 pub fn app(state: AppState) -> Router {

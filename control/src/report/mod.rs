@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::db::aggregates::Aggregates;
 use crate::results::{persona_label, Analysis, Results, Segment};
 
+pub mod chart;
 pub mod csv;
+pub mod html;
 
 /// One variant of one metric in one segment, as the results give it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -236,3 +236,87 @@ async fn csv_quoting(app: TestApp) {
     assert!(records.iter().any(|r| r[5] == "b,\"x\""));
     app.shutdown().await;
 }
+
+const EVIL: &str = "<script>alert(1)</script> \"><img onerror=alert(1)>";
+
+crate::both_with!(
+    the_printable_report_escapes_user_text,
+    printable_report,
+    manual_monitor
+);
+fn manual_monitor(c: &mut edgewise_control::config::ServeArgs) {
+    crate::monitor::manual(c);
+}
+async fn printable_report(app: TestApp) {
+    let mut spec = crate::common::test_spec("t");
+    spec["description"] = json!(EVIL);
+    spec["variants"][1]["content"] = json!({"headline": EVIL});
+    spec["variants"][1]["key"] = json!("<b>");
+    let (s, b) = app.post("/api/v1/tests", spec).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app.post("/api/v1/tests/t/start", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let traffic: Vec<Value> = crate::results::traffic()
+        .into_iter()
+        .map(|mut e| {
+            if e["variant"] == "b" {
+                e["variant"] = json!("<b>");
+            }
+            e
+        })
+        .collect();
+    let key = app.ingest_key().await;
+    assert_eq!(app.ingest(&key, json!(traffic)).await.0, StatusCode::OK);
+    // A closed bucket for the chart, and the monitor's evaluation.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, r) = app.post("/api/v1/monitor/run", json!(null)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/tests/t/report", app.base))
+        .bearer_auth(app.token(edgewise_control::db::tokens::Role::Viewer).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(!html.contains("<b>"), "{html}");
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &quot;&gt;&lt;img onerror=alert(1)&gt;";
+    // The description, and the variant's content (inside its JSON, quotes escaped too).
+    assert!(html.contains(escaped), "{html}");
+    assert!(html.contains("&lt;b&gt;"), "{html}");
+    assert!(
+        html.contains("@media print") && html.contains("<svg"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<polyline").count(),
+        1,
+        "one variant against the control"
+    );
+    for part in [
+        "Summary",
+        "running",
+        "Units exposed",
+        "110",
+        "Cumulative lift",
+        "The monitor",
+        "keep running",
+        "Sample ratio",
+        "Methodology",
+        "α = 0.05",
+    ] {
+        assert!(html.contains(part), "{part} missing: {html}");
+    }
+    let (s, _) = app.get("/api/v1/tests/nope/report").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}

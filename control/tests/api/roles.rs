@@ -125,6 +125,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ),
         ("GET", "/api/v1/stream", Viewer, Value::Null),
         ("GET", "/api/v1/tests/{key}/export", Viewer, Value::Null),
+        ("GET", "/api/v1/tests/{key}/report", Viewer, Value::Null),
     ]
 }
 

@@ -91,6 +91,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/stream"),
     ("GET", "/api/v1/tests/{key}/export"),
     ("GET", "/api/v1/tests/{key}/report"),
+    ("GET", "/api/v1/reports"),
+    ("POST", "/api/v1/reports"),
+    ("GET", "/api/v1/reports/{id}"),
+    ("PUT", "/api/v1/reports/{id}"),
+    ("DELETE", "/api/v1/reports/{id}"),
+    ("GET", "/api/v1/reports/{id}/run"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -117,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::webhooks::router())
         .merge(api::stream::router())
         .merge(api::exports::router())
+        .merge(api::reports::router())
         .merge(ingest)
         .fallback(|| async { AppError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod openapi;
 pub mod plans;
+pub mod reports;
 pub mod settings;
 pub mod snapshots;
 pub mod stream;

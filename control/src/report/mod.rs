@@ -13,6 +13,7 @@ use crate::results::{persona_label, Analysis, Results, Segment};
 pub mod chart;
 pub mod csv;
 pub mod html;
+pub mod saved;
 
 /// One variant of one metric in one segment, as the results give it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

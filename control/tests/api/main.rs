@@ -29,6 +29,7 @@ mod plans;
 mod publish;
 mod quantiles;
 mod ramps;
+mod reports;
 mod results;
 mod roles;
 mod schedule_replicas;

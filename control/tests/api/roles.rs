@@ -126,6 +126,17 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ("GET", "/api/v1/stream", Viewer, Value::Null),
         ("GET", "/api/v1/tests/{key}/export", Viewer, Value::Null),
         ("GET", "/api/v1/tests/{key}/report", Viewer, Value::Null),
+        ("GET", "/api/v1/reports", Viewer, Value::Null),
+        ("POST", "/api/v1/reports", Editor, json!({"name": "weekly"})),
+        ("GET", "/api/v1/reports/{id}", Viewer, Value::Null),
+        (
+            "PUT",
+            "/api/v1/reports/{id}",
+            Editor,
+            json!({"name": "weekly"}),
+        ),
+        ("DELETE", "/api/v1/reports/{id}", Editor, Value::Null),
+        ("GET", "/api/v1/reports/{id}/run", Viewer, Value::Null),
     ]
 }
 

@@ -97,6 +97,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/reports/{id}"),
     ("DELETE", "/api/v1/reports/{id}"),
     ("GET", "/api/v1/reports/{id}/run"),
+    ("GET", "/api/v1/system"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -124,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::stream::router())
         .merge(api::exports::router())
         .merge(api::reports::router())
+        .merge(api::system::router())
         .merge(ingest)
         .fallback(|| async { AppError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -18,6 +18,7 @@ pub mod reports;
 pub mod settings;
 pub mod snapshots;
 pub mod stream;
+pub mod system;
 pub mod templates;
 pub mod tests;
 pub mod webhooks;

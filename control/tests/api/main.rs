@@ -37,6 +37,7 @@ mod schedules;
 mod shards;
 mod snapshots;
 mod stream;
+mod system;
 mod telemetry;
 mod templates;
 mod webhooks;

@@ -137,6 +137,7 @@ fn matrix() -> Vec<(&'static str, &'static str, Role, Value)> {
         ),
         ("DELETE", "/api/v1/reports/{id}", Editor, Value::Null),
         ("GET", "/api/v1/reports/{id}/run", Viewer, Value::Null),
+        ("GET", "/api/v1/system", Viewer, Value::Null),
     ]
 }
 

@@ -19,6 +19,7 @@ mod health;
 mod ingest;
 mod learning;
 mod lifecycle;
+mod listing;
 mod metrics;
 mod monitor;
 mod openapi;

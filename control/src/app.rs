@@ -91,6 +91,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/webhooks"),
     ("DELETE", "/api/v1/webhooks/{id}"),
     ("GET", "/api/v1/webhooks/{id}/deliveries"),
+    ("GET", "/api/v1/stream"),
+    ("GET", "/api/v1/tests/{key}/export"),
+    ("GET", "/api/v1/tests/{key}/report"),
+    ("GET", "/api/v1/reports"),
+    ("POST", "/api/v1/reports"),
+    ("GET", "/api/v1/reports/{id}"),
+    ("PUT", "/api/v1/reports/{id}"),
+    ("DELETE", "/api/v1/reports/{id}"),
+    ("GET", "/api/v1/reports/{id}/run"),
+    ("GET", "/api/v1/system"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -115,6 +125,10 @@ pub fn app(state: AppState) -> Router {
         .merge(api::metrics::router())
         .merge(api::alerts::router())
         .merge(api::webhooks::router())
+        .merge(api::stream::router())
+        .merge(api::exports::router())
+        .merge(api::reports::router())
+        .merge(api::system::router())
         .merge(api::session::router())
         .merge(crate::ui::router())
         .merge(ingest)
@@ -181,6 +195,7 @@ pub struct App {
     stop_publisher: watch::Sender<bool>,
     publisher: tokio::task::JoinHandle<()>,
     jobs: tokio::task::JoinHandle<()>,
+    hub: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -205,9 +220,15 @@ impl App {
             state.jobs.clone(),
             stop_publisher.subscribe(),
         ));
+        let hub = tokio::spawn(crate::hub::run(
+            state.hub.clone(),
+            state.db.clone(),
+            stop_publisher.subscribe(),
+        ));
         let router = app(state.clone());
         Ok(App {
             jobs,
+            hub,
             addr,
             state,
             listener,
@@ -222,12 +243,20 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Open live streams never end by themselves: they end when shutdown begins, so the
+        // requests in flight can finish.
+        let hub = self.state.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
         let _ = self.stop_publisher.send(true);
         let _ = self.publisher.await;
         let _ = self.jobs.await;
+        let _ = self.hub.await;
         self.state.db.close().await;
         Ok(())
     }

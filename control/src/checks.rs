@@ -153,45 +153,76 @@ pub fn spec_hash(spec: &TestSpec) -> String {
 /// alert), and the probability of a negative lift on its primary metric under what past tests
 /// taught (`POST /api/v1/predict`'s predictive distribution).
 pub async fn risk(conn: &mut AnyConnection, spec: &TestSpec) -> AppResult<Risk> {
-    let sensitive_tag = spec
-        .tags
-        .iter()
-        .any(|t| ["checkout", "pricing"].contains(&t.as_str()));
-    let revenue = spec
-        .metrics
-        .iter()
-        .any(|m| m.kind == edgewise_shared::snapshot::MetricKind::Value);
-    let similar: Vec<String> = tests::list(&mut *conn, None)
-        .await?
-        .into_iter()
-        .filter(|o| matches!(o.status, Status::Stopped | Status::Archived))
-        .filter(|o| o.spec.key != spec.key && o.spec.tags.iter().any(|t| spec.tags.contains(t)))
-        .map(|o| o.spec.key)
-        .collect();
-    let regressed = monitor::tests_alerted(&mut *conn, "guardrail").await?;
-    let bad = similar.iter().filter(|k| regressed.contains(*k)).count();
-    let history = (!similar.is_empty()).then_some((bad as u32, similar.len() as u32));
-    let downside = match spec.metrics.iter().find(|m| m.role == MetricRole::Primary) {
-        Some(primary) => {
-            let past = learned::history(&mut *conn).await?;
-            learn::predictive(&primary.key, &spec.tags, &past.tests, &learn::learn(&past))
-                .map(|(_, p, _)| p.cdf(0.0))
-        }
-        None => None,
-    };
-    Ok(risk::score(&RiskInput {
-        coverage: spec.coverage,
-        surfaces: spec.pages.len().max(1) as u32,
-        sensitive_page: sensitive_tag || revenue,
-        guardrails: spec
+    Ok(RiskContext::load(conn).await?.risk(spec))
+}
+
+/// What a risk score reads besides the test, loaded once to score many tests (the tests
+/// list scores every test).
+#[derive(Debug)]
+pub struct RiskContext {
+    tests: Vec<TestRecord>,
+    regressed: std::collections::HashSet<String>,
+    past: learn::History,
+    learned: learn::Learned,
+}
+
+impl RiskContext {
+    pub async fn load(conn: &mut AnyConnection) -> AppResult<RiskContext> {
+        let tests = tests::list(&mut *conn, None).await?;
+        let regressed = monitor::tests_alerted(&mut *conn, "guardrail").await?;
+        let past = learned::history(&mut *conn).await?;
+        let learned = learn::learn(&past);
+        Ok(RiskContext {
+            tests,
+            regressed,
+            past,
+            learned,
+        })
+    }
+
+    pub fn risk(&self, spec: &TestSpec) -> Risk {
+        let sensitive_tag = spec
+            .tags
+            .iter()
+            .any(|t| ["checkout", "pricing"].contains(&t.as_str()));
+        let revenue = spec
             .metrics
             .iter()
-            .filter(|m| m.role == MetricRole::Guardrail)
-            .count(),
-        all_devices: spec.targeting.devices.is_empty(),
-        history,
-        downside,
-    }))
+            .any(|m| m.kind == edgewise_shared::snapshot::MetricKind::Value);
+        let similar: Vec<&str> = self
+            .tests
+            .iter()
+            .filter(|o| matches!(o.status, Status::Stopped | Status::Archived))
+            .filter(|o| o.spec.key != spec.key && o.spec.tags.iter().any(|t| spec.tags.contains(t)))
+            .map(|o| o.spec.key.as_str())
+            .collect();
+        let bad = similar
+            .iter()
+            .filter(|k| self.regressed.contains(**k))
+            .count();
+        let history = (!similar.is_empty()).then_some((bad as u32, similar.len() as u32));
+        let downside = spec
+            .metrics
+            .iter()
+            .find(|m| m.role == MetricRole::Primary)
+            .and_then(|primary| {
+                learn::predictive(&primary.key, &spec.tags, &self.past.tests, &self.learned)
+                    .map(|(_, p, _)| p.cdf(0.0))
+            });
+        risk::score(&RiskInput {
+            coverage: spec.coverage,
+            surfaces: spec.pages.len().max(1) as u32,
+            sensitive_page: sensitive_tag || revenue,
+            guardrails: spec
+                .metrics
+                .iter()
+                .filter(|m| m.role == MetricRole::Guardrail)
+                .count(),
+            all_devices: spec.targeting.devices.is_empty(),
+            history,
+            downside,
+        })
+    }
 }
 
 /// The risk of `spec` and where its approvals stand.

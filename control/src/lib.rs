@@ -3,8 +3,10 @@
 //! [`app`] builds the router over the [`state`] every handler shares, and runs it; [`api`] holds the admin routes under `/api/v1`,
 //! [`ingest`] the beacon endpoint (on SQLite through the
 //! [`writer`] thread), [`publish`] the task that pushes snapshots to edge workers.
+//! [`hub`] reads what changed for the live stream.
 //! [`lifecycle`] moves a test through its states (for the API and the control plane itself);
-//! [`results`] turns aggregates into statistics; [`checks`] runs the checks a test must pass
+//! [`results`] turns aggregates into statistics, [`report`] shapes them into rows and pages;
+//! [`checks`] runs the checks a test must pass
 //! before it starts; [`sim`] is `edgewise simulate`'s traffic generator.
 //! [`ui`] serves the dashboard, embedded, at `/`.
 //! [`model`] holds the pure rules (lifecycle, validation through the shared compiler, snapshot
@@ -19,11 +21,13 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod hub;
 pub mod ingest;
 pub mod jobs;
 pub mod lifecycle;
 pub mod model;
 pub mod publish;
+pub mod report;
 pub mod results;
 pub mod sim;
 pub mod state;

@@ -62,6 +62,8 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::Metrics>,
     /// The bearer token `GET /metrics` asks for, if any.
     pub metrics_token: crate::config::Secret,
+    /// What changed, for the live stream's subscribers ([`crate::hub`]).
+    pub hub: Arc<crate::hub::Hub>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             jobs,
             metrics,
             metrics_token: config.metrics_token.clone(),
+            hub: Arc::default(),
             ingest_keys: Arc::default(),
             max_body_bytes: config.max_body_bytes,
             db,

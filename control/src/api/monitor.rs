@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgewise_shared::snapshot::MetricRole;
+use edgewise_shared::snapshot::{MetricDef, MetricRole};
+
 use edgewise_shared::stats::{analyze, Outcome, VariantInput};
 use serde::{Deserialize, Serialize};
 
@@ -123,23 +124,43 @@ fn filter(segment: &str) -> Option<Filter<'_>> {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct Point {
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
     /// The bucket's start (closed buckets), or now (the live point).
-    at: i64,
-    closed: bool,
-    variants: Vec<edgewise_shared::stats::VariantInput>,
-    comparisons: Vec<Lift>,
+    pub at: i64,
+    pub closed: bool,
+    pub variants: Vec<edgewise_shared::stats::VariantInput>,
+    pub comparisons: Vec<Lift>,
 }
 
-#[derive(Debug, Serialize)]
-struct Lift {
-    variant: String,
+#[derive(Debug, Clone, Serialize)]
+pub struct Lift {
+    pub variant: String,
     /// Relative lift, its fixed-horizon interval and p-value, and the sequential interval.
-    lift: Option<f64>,
-    ci: Option<[f64; 2]>,
-    p_value: Option<f64>,
-    sequential_ci: Option<[f64; 2]>,
+    pub lift: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    pub p_value: Option<f64>,
+    pub sequential_ci: Option<[f64; 2]>,
+}
+
+/// The metric a history shows: the named one, else the primary, else the first; `None` for a
+/// test without metrics (its history has the exposures alone).
+pub fn history_metric<'a>(
+    spec: &'a crate::model::TestSpec,
+    named: Option<&str>,
+) -> AppResult<Option<&'a MetricDef>> {
+    Ok(match named {
+        Some(m) => {
+            Some(spec.metrics.iter().find(|d| d.key == m).ok_or_else(|| {
+                AppError::NotFound(format!("metric `{m}` of test `{}`", spec.key))
+            })?)
+        }
+        None => spec
+            .metrics
+            .iter()
+            .find(|m| m.role == MetricRole::Primary)
+            .or(spec.metrics.first()),
+    })
 }
 
 async fn series(
@@ -148,24 +169,11 @@ async fn series(
     Path(key): Path<String>,
     Query(q): Query<SeriesQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
-    let mut conn = state.db.reader.acquire().await?;
-    let test = tests::get_or_404(&mut conn, &key).await?;
-    let spec = &test.spec;
-    // The named metric, else the primary, else the first; a test without metrics gets the
-    // exposures alone.
-    let metric = match &q.metric {
-        Some(m) => Some(
-            spec.metrics
-                .iter()
-                .find(|d| &d.key == m)
-                .ok_or_else(|| AppError::NotFound(format!("metric `{m}` of test `{key}`")))?,
-        ),
-        None => spec
-            .metrics
-            .iter()
-            .find(|m| m.role == MetricRole::Primary)
-            .or(spec.metrics.first()),
+    let test = {
+        let mut conn = state.db.reader.acquire().await?;
+        tests::get_or_404(&mut conn, &key).await?
     };
+    let metric = history_metric(&test.spec, q.metric.as_deref())?;
     let segment = q.segment.as_deref().unwrap_or("overall");
     let f = filter(segment).ok_or_else(|| {
         AppError::invalid(
@@ -173,6 +181,27 @@ async fn series(
             "expected overall, device:<class> or persona:<key>",
         )
     })?;
+    let points = history(&state, &test.spec, metric, f).await?;
+    Ok(Json(serde_json::json!({
+        "test": key,
+        "metric": metric.map(|m| m.key.clone()),
+        "segment": segment,
+        "bucket_secs": state.jobs.config.bucket.as_secs_f64(),
+        "points": points,
+    })))
+}
+
+/// A test's history in segment `f`: per closed bucket, oldest first, then now, each variant's
+/// cumulative numbers and each comparison's lift with its intervals (`GET …/history`; the
+/// printable report draws it).
+pub async fn history(
+    state: &AppState,
+    spec: &crate::model::TestSpec,
+    metric: Option<&MetricDef>,
+    f: Filter<'_>,
+) -> AppResult<Vec<Point>> {
+    let mut conn = state.db.reader.acquire().await?;
+    let key = &spec.key;
     let weights: Vec<f64> = spec.variants.iter().map(|v| v.weight).collect();
     let point = |at: i64, closed: bool, agg: &Aggregates| {
         let Some(metric) = metric else {
@@ -226,18 +255,12 @@ async fn series(
             comparisons,
         }
     };
-    let mut points: Vec<Point> = history::of_test(&mut conn, &key)
+    let mut points: Vec<Point> = history::of_test(&mut conn, key)
         .await?
         .iter()
         .map(|(bucket, agg)| point(*bucket, true, agg))
         .collect();
-    let live = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), &key).await?;
+    let live = aggregates::aggregates(&mut conn, &state.db.shard_schemas(), key).await?;
     points.push(point(crate::db::now_ms(), false, &live));
-    Ok(Json(serde_json::json!({
-        "test": key,
-        "metric": metric.map(|m| m.key.clone()),
-        "segment": segment,
-        "bucket_secs": state.jobs.config.bucket.as_secs_f64(),
-        "points": points,
-    })))
+    Ok(points)
 }

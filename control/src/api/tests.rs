@@ -48,7 +48,77 @@ async fn list(
         .transpose()?;
     let mut conn = state.db.reader.acquire().await?;
     let all = tests::list(&mut conn, status).await?;
-    Ok(Json(serde_json::json!({ "tests": all })))
+    let mut listed = Vec::with_capacity(all.len());
+    let summaries = summaries(&mut conn, &state.db.shard_schemas(), &all).await?;
+    for (t, summary) in all.iter().zip(summaries) {
+        let mut v = serde_json::to_value(t)?;
+        v["summary"] = summary;
+        listed.push(v);
+    }
+    Ok(Json(serde_json::json!({ "tests": listed })))
+}
+
+/// What the tests list shows of each test besides its record, in a few queries for all of
+/// them: days running, exposed units, the primary metric's lift with the monitor's
+/// (sequential) interval and its recommendation from its latest evaluation, open alerts, and
+/// the risk score.
+async fn summaries(
+    conn: &mut sqlx::AnyConnection,
+    schemas: &[String],
+    all: &[TestRecord],
+) -> AppResult<Vec<serde_json::Value>> {
+    use serde_json::{json, Value};
+    let units = aggregates::fingerprints(&mut *conn, schemas, "1 = 1").await?;
+    let open = crate::db::monitor::open_alerts_by_test(&mut *conn).await?;
+    let mut evaluations = std::collections::HashMap::new();
+    for body in crate::db::monitor::evaluations(&mut *conn).await? {
+        let e: Value = serde_json::from_str(&body)?;
+        if let Some(k) = e["test"].as_str() {
+            evaluations.insert(k.to_owned(), e);
+        }
+    }
+    let risk = crate::checks::RiskContext::load(&mut *conn).await?;
+    let now = crate::db::now_ms();
+    Ok(all
+        .iter()
+        .map(|t| {
+            let key = &t.spec.key;
+            let e = evaluations.get(key);
+            let days = match (t.status, t.started_at) {
+                (Status::Running | Status::Paused, Some(s)) => {
+                    Some(((now - s) as f64 / 86_400_000.0).max(0.0))
+                }
+                _ => e.and_then(|e| e["days_running"].as_f64()),
+            };
+            let r = e.map(|e| &e["recommendation"]);
+            let arms = r.and_then(|r| r["arms"].as_array());
+            let arm = arms.and_then(|arms| {
+                let chosen = r.and_then(|r| r["variant"].as_str());
+                arms.iter()
+                    .find(|a| chosen.is_some_and(|c| a["variant"] == c))
+                    .or(arms.first())
+            });
+            let primary = t
+                .spec
+                .metrics
+                .iter()
+                .find(|m| m.role == edgewise_shared::snapshot::MetricRole::Primary);
+            json!({
+                "days_running": days,
+                "units": units.get(key).map_or(0, |f| f.exposed),
+                "primary": arm.map(|a| json!({
+                    "metric": primary.map(|m| &m.key),
+                    "variant": a["variant"],
+                    "lift": a["lift"],
+                    "ci": a["ci"],
+                })),
+                "recommendation": r.and_then(|r| r["recommendation"].as_str()),
+                "evaluated_at": e.and_then(|e| e["at"].as_i64()),
+                "open_alerts": open.get(key).copied().unwrap_or(0),
+                "risk": risk.risk(&t.spec).score,
+            })
+        })
+        .collect())
 }
 
 #[tracing::instrument(skip_all, fields(key))]
@@ -256,22 +326,36 @@ async fn results(
     if !(q.alpha > 0.0 && q.alpha < 0.5) {
         return Err(AppError::invalid("alpha", "must be in (0, 0.5)"));
     }
-    let started = std::time::Instant::now();
-    let (test, agg, priors) = {
+    let test = {
         let mut conn = state.db.reader.acquire().await?;
-        let test = tests::get_or_404(&mut conn, &key).await?;
-        let schemas = state.db.shard_schemas();
-        let mut agg = aggregates::aggregates(&mut conn, &schemas, &key).await?;
-        agg.unit_events =
-            crate::db::unit_events::load(&mut conn, &schemas, &key, &test.spec.metrics).await?;
-        let priors = crate::api::learn::priors_for(&mut conn, &test.spec).await?;
-        (test, agg, priors)
+        tests::get_or_404(&mut conn, &key).await?
     };
-    let weights = crate::jobs::bandit::expected_weights(&state.db, &test).await?;
-    let results = crate::results::compute(&test.spec, &weights, &agg, &q, &priors);
+    Ok(Json(results_of(&state, &test, &q).await?.0))
+}
+
+/// A test's results as `GET /api/v1/tests/{key}/results` computes them (the export, the
+/// report and saved reports call it too), with the aggregates they came from.
+pub async fn results_of(
+    state: &AppState,
+    test: &TestRecord,
+    q: &crate::results::ResultsQuery,
+) -> AppResult<(crate::results::Results, aggregates::Aggregates)> {
+    let started = std::time::Instant::now();
+    let key = &test.spec.key;
+    let (agg, priors) = {
+        let mut conn = state.db.reader.acquire().await?;
+        let schemas = state.db.shard_schemas();
+        let mut agg = aggregates::aggregates(&mut conn, &schemas, key).await?;
+        agg.unit_events =
+            crate::db::unit_events::load(&mut conn, &schemas, key, &test.spec.metrics).await?;
+        let priors = crate::api::learn::priors_for(&mut conn, &test.spec).await?;
+        (agg, priors)
+    };
+    let weights = crate::jobs::bandit::expected_weights(&state.db, test).await?;
+    let results = crate::results::compute(&test.spec, &weights, &agg, q, &priors);
     state
         .metrics
         .results_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(results))
+    Ok((results, agg))
 }

@@ -242,6 +242,68 @@ pub async fn aggregates(
     })
 }
 
+/// What changes whenever ingestion (or an erasure) changes a test's aggregates: its exposed
+/// units and its metrics' summed units and values. [`crate::hub`] compares two readings to
+/// tell which tests' results moved, without a write on the ingestion path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, FromRow)]
+pub struct Fingerprint {
+    pub exposed: i64,
+    pub converted: i64,
+    pub sum: f64,
+    pub den_sum: f64,
+}
+
+impl Fingerprint {
+    /// Whether `other` differs; sums compare to 1e-9 relative, so a sum the database adds
+    /// up in another order does not count as a change.
+    pub fn differs(&self, other: &Fingerprint) -> bool {
+        let far = |a: f64, b: f64| (a - b).abs() > 1e-9 * a.abs().max(b.abs()).max(1.0);
+        self.exposed != other.exposed
+            || self.converted != other.converted
+            || far(self.sum, other.sum)
+            || far(self.den_sum, other.den_sum)
+    }
+}
+
+/// Per test `cond` selects (a condition on `test`, such as [`RUNNING`] or `1 = 1`), its
+/// [`Fingerprint`]: two grouped scans of the aggregate tables, never raw events.
+pub async fn fingerprints(
+    conn: &mut AnyConnection,
+    schemas: &[String],
+    cond: &str,
+) -> AppResult<HashMap<String, Fingerprint>> {
+    let exposed: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT test, CAST(SUM(units) AS BIGINT) FROM ({}) s GROUP BY test",
+        summed_sql(schemas, Table::Exposures, cond)
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut all: HashMap<String, Fingerprint> = exposed
+        .into_iter()
+        .map(|(t, n)| {
+            let fp = Fingerprint {
+                exposed: n,
+                ..Fingerprint::default()
+            };
+            (t, fp)
+        })
+        .collect();
+    let metrics: Vec<(String, i64, f64, f64)> = sqlx::query_as(&format!(
+        "SELECT test, CAST(SUM(units) AS BIGINT), CAST(SUM(sum) AS DOUBLE PRECISION), \
+         CAST(SUM(den_sum) AS DOUBLE PRECISION) FROM ({}) s GROUP BY test",
+        summed_sql(schemas, Table::Metrics, cond)
+    ))
+    .fetch_all(conn)
+    .await?;
+    for (t, converted, sum, den_sum) in metrics {
+        let fp = all.entry(t).or_default();
+        fp.converted = converted;
+        fp.sum = sum;
+        fp.den_sum = den_sum;
+    }
+    Ok(all)
+}
+
 /// The condition on `test` that selects the running tests.
 pub(crate) const RUNNING: &str = "test IN (SELECT key FROM tests WHERE status = 'running')";
 

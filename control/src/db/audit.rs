@@ -103,6 +103,16 @@ pub async fn list(conn: &mut AnyConnection, after_seq: i64, limit: i64) -> AppRe
     .await?)
 }
 
+/// The newest entry's sequence number (0 for an empty log): where a reader of what changed
+/// starts ([`crate::hub`]).
+pub async fn last_seq(conn: &mut AnyConnection) -> AppResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// The result of checking the whole chain.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {

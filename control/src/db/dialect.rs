@@ -225,6 +225,30 @@ pub async fn migration_versions(
     Ok((expected, applied))
 }
 
+/// The database's size on disk, in bytes, and per part: on SQLite each file with its `-wal`
+/// and `-shm` (named by schema: `main`, `shard1`, …), on PostgreSQL `pg_database_size`.
+pub async fn size(db: &super::Db) -> anyhow::Result<(i64, Vec<(String, i64)>)> {
+    if db.dialect == Dialect::Postgres {
+        let mut conn = db.reader.acquire().await?;
+        let bytes: i64 =
+            sqlx::query_scalar("SELECT CAST(pg_database_size(current_database()) AS BIGINT)")
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok((bytes, Vec::new()));
+    }
+    let mut parts = Vec::new();
+    for f in &db.sqlite {
+        let mut bytes = 0;
+        for suffix in ["", "-wal", "-shm"] {
+            if let Ok(m) = tokio::fs::metadata(format!("{}{suffix}", f.path)).await {
+                bytes += i64::try_from(m.len()).unwrap_or(i64::MAX);
+            }
+        }
+        parts.push((f.schema.clone(), bytes));
+    }
+    Ok((parts.iter().map(|(_, b)| b).sum(), parts))
+}
+
 /// PostgreSQL's migrations (SQLite's run file by file in [`prepare_sqlite`]).
 pub async fn migrate_postgres(pool: &AnyPool) -> anyhow::Result<()> {
     sqlx::migrate!("../migrations/postgres").run(pool).await?;

@@ -509,5 +509,29 @@ pub async fn count_events(conn: &mut AnyConnection, schemas: &[String]) -> AppRe
     Ok(total)
 }
 
+/// Stored events whose time (`ts`) is at or after `since`, and the newest event's time: a
+/// range at the end of the events' key (it starts with `ts` on both engines), so cheap.
+pub async fn recent(
+    conn: &mut AnyConnection,
+    schemas: &[String],
+    since: i64,
+) -> AppResult<(i64, Option<i64>)> {
+    let (mut count, mut newest) = (0, None);
+    for table in super::in_each_file(schemas, "events") {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE ts >= $1"
+        ))
+        .bind(since)
+        .fetch_one(&mut *conn)
+        .await?;
+        let max: Option<i64> = sqlx::query_scalar(&format!("SELECT MAX(ts) FROM {table}"))
+            .fetch_one(&mut *conn)
+            .await?;
+        count += n;
+        newest = newest.max(max);
+    }
+    Ok((count, newest))
+}
+
 #[cfg(test)]
 mod tests {}

@@ -18,6 +18,7 @@ pub mod events;
 pub mod history;
 pub mod learned;
 pub mod monitor;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod sketches;

@@ -218,6 +218,35 @@ pub async fn alerts(
     .await?)
 }
 
+/// Alerts with an id above `after`, oldest first (at most 1,000).
+pub async fn alerts_after(conn: &mut AnyConnection, after: i64) -> AppResult<Vec<Alert>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ALERT_COLS} FROM alerts WHERE id > $1 ORDER BY id LIMIT 1000"
+    ))
+    .bind(after)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The newest alert's id (0 when there is none).
+pub async fn last_alert_id(conn: &mut AnyConnection) -> AppResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM alerts")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Unacknowledged alerts per test (publish alerts, which have no test, under `""`).
+pub async fn open_alerts_by_test(conn: &mut AnyConnection) -> AppResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT test, CAST(COUNT(*) AS BIGINT) FROM alerts WHERE acked_at IS NULL GROUP BY test",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn alert(conn: &mut AnyConnection, id: i64) -> AppResult<Option<Alert>> {
     Ok(
         sqlx::query_as(&format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1"))

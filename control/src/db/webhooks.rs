@@ -233,3 +233,21 @@ pub async fn deliveries(
     .fetch_all(conn)
     .await?)
 }
+
+/// Delivery attempts since `since` that failed (no answer, or not 2xx), and deliveries that
+/// failed for good (out of retries), ever.
+pub async fn failures(conn: &mut AnyConnection, since: i64) -> AppResult<(i64, i64)> {
+    let attempts: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries \
+         WHERE at >= $1 AND (status IS NULL OR status < 200 OR status >= 300)",
+    )
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?;
+    let given_up: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_outbox WHERE state = 'failed'",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((attempts, given_up))
+}

@@ -28,7 +28,7 @@ fn event(
 
 /// 60 units in control (12 buy), 50 in b (15 buy); every fifth unit is on desktop, every
 /// third has persona "P"; buyers in b also spend 10 + i.
-fn traffic() -> Vec<Value> {
+pub(crate) fn traffic() -> Vec<Value> {
     let mut events = Vec::new();
     for (variant, units, buyers) in [("control", 60, 12), ("b", 50, 15)] {
         for i in 0..units {

@@ -18,6 +18,7 @@ mod health;
 mod ingest;
 mod learning;
 mod lifecycle;
+mod logged_by;
 mod metrics;
 mod monitor;
 mod openapi;

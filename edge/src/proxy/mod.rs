@@ -10,7 +10,7 @@
 //! `HTMLRewriter` (`rewriter.js`). docs/proxy.md describes the behaviour and the measurements
 //! behind the choice of `HTMLRewriter` over lol_html.
 
-use edgewise_shared::beacon::Event;
+use edgewise_shared::beacon::{Event, LoggedBy};
 use edgewise_shared::rewrite::{plan, DecisionView, SplitMode};
 use edgewise_shared::{CompiledSnapshot, DeviceClass};
 use serde_json::Value;
@@ -166,7 +166,11 @@ pub fn plan_page(
         origin: None,
         ..head.clone()
     };
-    let out = assign::assign(Some(snapshot), &assign_head, cfg, now_ms, mint, cache);
+    let mut out = assign::assign(Some(snapshot), &assign_head, cfg, now_ms, mint, cache);
+    // Logged here, before any script runs: the control plane keeps them flagged.
+    for e in &mut out.exposures {
+        e.logged_by = Some(LoggedBy::Edge);
+    }
     let body: Value = serde_json::from_str(&out.reply.body).unwrap_or(Value::Null);
     let decisions = body["decisions"]
         .as_array()

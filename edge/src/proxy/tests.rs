@@ -141,6 +141,7 @@ fn an_assigned_visitor_gets_changes_assignments_and_snippet() {
     // Logged by the worker: one exposure, and the snippet is told so.
     assert_eq!(rw.exposures.len(), 1);
     assert_eq!(rw.exposures[0].variant, "b");
+    assert_eq!(rw.exposures[0].logged_by, Some(LoggedBy::Edge));
     let boot = rw
         .head_html
         .strip_prefix("<script>window.__edgewise=")

@@ -46,7 +46,8 @@ pub(crate) async fn serve(req: &Request, env: &Env, ctx: &Context) -> Option<Res
     let proxy = proxy_config(env)?;
     let url = req.inner().url();
     let method = req.inner().method();
-    match handling(&proxy, &method, split_target(&url).0) {
+    let upgrade = req.headers().get("upgrade").ok().flatten();
+    match handling(&proxy, &method, split_target(&url).0, upgrade.as_deref()) {
         Handling::Api => None,
         Handling::Pass => Some(pass(req, &proxy, &super::after_origin(&url)).await),
         Handling::Page => Some(page(req, env, ctx, &proxy, &url, &method).await),

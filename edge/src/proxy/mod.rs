@@ -96,12 +96,15 @@ pub enum Handling {
     Pass,
 }
 
-pub fn handling(cfg: &ProxyConfig, method: &str, path: &str) -> Handling {
+/// `upgrade` is the request's `Upgrade` header: a websocket handshake is a `GET` but never a
+/// page (no assignment, no exposure, no split redirect), so it goes to the origin as it is.
+pub fn handling(cfg: &ProxyConfig, method: &str, path: &str, upgrade: Option<&str>) -> Handling {
     if route(method, path) != Route::NotFound {
         return Handling::Api;
     }
     let under = |prefixes: &[String]| prefixes.iter().any(|p| path.starts_with(p.as_str()));
-    if method == "GET" && under(&cfg.rewrite) && !under(&cfg.pass) {
+    let websocket = upgrade.is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"));
+    if method == "GET" && !websocket && under(&cfg.rewrite) && !under(&cfg.pass) {
         Handling::Page
     } else {
         Handling::Pass

@@ -200,6 +200,7 @@ fn check(
         stratum,
         dims,
         covs,
+        logged_by: e.logged_by.unwrap_or_default(),
         site: site.to_owned(),
         received_at: now,
     })
@@ -336,12 +337,9 @@ pub async fn post_events(
         Some(writer) => writer.submit(ok).await?,
         None => apply_with_retry(&state, &ok).await?,
     };
-    state.metrics.ingested(
-        applied.accepted,
-        applied.duplicates,
-        rejected.len(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .ingested(&applied, rejected.len(), started.elapsed());
     Ok(Json(IngestResponse {
         accepted: applied.accepted,
         duplicates: applied.duplicates,

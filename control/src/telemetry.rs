@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::db::events::Applied;
+
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -20,6 +22,8 @@ pub struct Metrics {
     registry: Registry,
     /// Ingested events by outcome: `accepted`, `duplicate`, `rejected`.
     pub ingest_events: IntCounterVec,
+    /// Accepted exposures by who logged them: `browser`, `edge` (the worker, in proxy mode).
+    pub ingest_exposures: IntCounterVec,
     /// Time to take one `POST /v1/events` batch, from parsed body to answer.
     pub ingest_batch_seconds: Histogram,
     /// Batches waiting for SQLite's writer threads.
@@ -65,6 +69,11 @@ impl Metrics {
                 "edgewise_ingest_events_total",
                 "Events received at POST /v1/events, by outcome",
                 &["outcome"],
+            ),
+            ingest_exposures: counters(
+                "edgewise_ingest_exposures_total",
+                "Exposures accepted at POST /v1/events, by who logged them",
+                &["logged_by"],
             ),
             ingest_batch_seconds: histogram(
                 "edgewise_ingest_batch_seconds",
@@ -125,6 +134,7 @@ impl Metrics {
         let r = &m.registry;
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.ingest_events.clone()),
+            Box::new(m.ingest_exposures.clone()),
             Box::new(m.ingest_batch_seconds.clone()),
             Box::new(m.writer_queue.clone()),
             Box::new(m.db_seconds.clone()),
@@ -144,6 +154,9 @@ impl Metrics {
         for o in ["accepted", "duplicate", "rejected"] {
             m.ingest_events.with_label_values(&[o]);
         }
+        for s in ["browser", "edge"] {
+            m.ingest_exposures.with_label_values(&[s]);
+        }
         for o in ["ok", "failed"] {
             m.publish_attempts.with_label_values(&[o]);
         }
@@ -162,15 +175,18 @@ impl Metrics {
     }
 
     /// Counts one batch's outcomes and its time.
-    pub fn ingested(&self, accepted: usize, duplicates: usize, rejected: usize, took: Duration) {
-        let add = |o: &str, n: usize| {
-            self.ingest_events
-                .with_label_values(&[o])
+    pub fn ingested(&self, applied: &Applied, rejected: usize, took: Duration) {
+        let add = |counter: &IntCounterVec, label: &str, n: usize| {
+            counter
+                .with_label_values(&[label])
                 .inc_by(u64::try_from(n).unwrap_or(u64::MAX))
         };
-        add("accepted", accepted);
-        add("duplicate", duplicates);
-        add("rejected", rejected);
+        add(&self.ingest_events, "accepted", applied.accepted);
+        add(&self.ingest_events, "duplicate", applied.duplicates);
+        add(&self.ingest_events, "rejected", rejected);
+        let edge = applied.edge_exposures;
+        add(&self.ingest_exposures, "browser", applied.exposures - edge);
+        add(&self.ingest_exposures, "edge", edge);
         self.ingest_batch_seconds.observe(took.as_secs_f64());
     }
 }

@@ -78,6 +78,7 @@ fn event(
         stratum: None,
         dims: Vec::new(),
         covs: Vec::new(),
+        logged_by: Default::default(),
         site: "s".into(),
         received_at: 1_000,
     }

@@ -28,6 +28,7 @@ fn exposure(id: &str, unit: &str) -> NewEvent {
         stratum: None,
         dims: Vec::new(),
         covs: Vec::new(),
+        logged_by: Default::default(),
         site: "s".into(),
         received_at: 1_000,
     }

@@ -345,6 +345,7 @@ pub fn assign(
                             .collect()
                     }),
                     covariates: None,
+                    logged_by: None,
                 })
             })
             .collect()

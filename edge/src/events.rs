@@ -7,7 +7,7 @@
 //! event fails, the whole batch is refused with 400 naming each bad event by index, so nothing
 //! is half-accepted silently.
 
-use edgewise_shared::beacon::{Event, FieldError, MAX_BATCH_EVENTS};
+use edgewise_shared::beacon::{Event, FieldError, LoggedBy, MAX_BATCH_EVENTS};
 pub use edgewise_shared::limits::MAX_BEACON_BYTES;
 use edgewise_shared::DeviceClass;
 use serde::Serialize;
@@ -167,7 +167,15 @@ pub fn parse_beacons(body: &[u8], ctx: &BeaconContext) -> Result<Vec<Event>, Rep
         match serde_json::from_value::<Event>(item) {
             Ok(mut e) => {
                 ctx.complete(&mut e);
-                match e.check_shape() {
+                // Only the worker's own exposures (proxy mode) say `edge`; a browser's cannot.
+                let shape = match e.logged_by {
+                    Some(LoggedBy::Edge) => Err(FieldError {
+                        field: "logged_by",
+                        message: "`edge` is set by the worker only".into(),
+                    }),
+                    _ => e.check_shape(),
+                };
+                match shape {
                     Ok(()) => events.push(e),
                     Err(FieldError { field, message }) => rejected.push(Rejected {
                         index,

@@ -4,6 +4,11 @@
 //! The edge fills in what it knows from the request (unit id, device, persona, snapshot
 //! version, receive time) and forwards; the control plane validates each event on its own so a
 //! bad event is rejected by index and field without sinking the rest of the batch.
+//!
+//! An event's `logged_by` says who logged it: absent (the browser: the snippet or the site's own
+//! code), or `edge` when the worker logged an exposure itself as it served a page in proxy mode
+//! (docs/proxy.md). The worker sets it on its own exposures and refuses it on beacons from
+//! browsers, so the control plane can trust it.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +23,26 @@ pub const MAX_COVARIATES: usize = 20;
 pub enum EventKind {
     Exposure,
     Conversion,
+}
+
+/// Who logged an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoggedBy {
+    /// The page's snippet or the site's own code; what an event without `logged_by` means.
+    #[default]
+    Browser,
+    /// The worker, when it served the page in proxy mode (before any script ran).
+    Edge,
+}
+
+impl LoggedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoggedBy::Browser => "browser",
+            LoggedBy::Edge => "edge",
+        }
+    }
 }
 
 /// One beacon event.
@@ -58,6 +83,9 @@ pub struct Event {
     /// metrics' `covariate`), at most 20, each at most [`MAX_EVENT_VALUE`] in size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covariates: Option<std::collections::BTreeMap<String, f64>>,
+    /// Who logged it (absent: the browser); see [`LoggedBy`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged_by: Option<LoggedBy>,
 }
 
 /// A problem with one field of one event.
@@ -152,6 +180,9 @@ impl Event {
             }
             _ => {}
         }
+        if self.kind == EventKind::Conversion && self.logged_by == Some(LoggedBy::Edge) {
+            return err("logged_by", "only exposures are logged by the edge");
+        }
         match (self.kind, self.value) {
             (EventKind::Exposure, Some(_)) => err("value", "an exposure has no value"),
             (_, Some(v)) if !(-MAX_EVENT_VALUE..=MAX_EVENT_VALUE).contains(&v) => {
@@ -176,5 +207,56 @@ impl EventBody {
             EventBody::Batch { events } => events,
             EventBody::One(e) => vec![*e],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposure() -> serde_json::Value {
+        serde_json::json!({"event_id": "e1", "type": "exposure", "unit_id": "u", "test": "t",
+            "variant": "b", "ts": 5})
+    }
+
+    #[test]
+    fn source_on_the_wire() {
+        // Absent means the browser, and an event without one is written without one.
+        let e: Event = serde_json::from_value(exposure()).unwrap();
+        assert_eq!(e.logged_by, None);
+        assert_eq!(e.logged_by.unwrap_or_default(), LoggedBy::Browser);
+        assert!(!serde_json::to_string(&e).unwrap().contains("logged_by"));
+
+        let mut edge = exposure();
+        edge["logged_by"] = "edge".into();
+        let e: Event = serde_json::from_value(edge).unwrap();
+        assert_eq!(e.logged_by, Some(LoggedBy::Edge));
+        assert_eq!(serde_json::to_value(&e).unwrap()["logged_by"], "edge");
+        assert_eq!(e.check_shape(), Ok(()));
+
+        let mut browser = exposure();
+        browser["logged_by"] = "browser".into();
+        let e: Event = serde_json::from_value(browser).unwrap();
+        assert_eq!(e.logged_by, Some(LoggedBy::Browser));
+
+        for bad in [
+            serde_json::json!("server"),
+            serde_json::json!("EDGE"),
+            serde_json::json!(1),
+        ] {
+            let mut v = exposure();
+            v["logged_by"] = bad.clone();
+            assert!(serde_json::from_value::<Event>(v).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_edge_logs_exposures_only() {
+        let mut c = exposure();
+        c["type"] = "conversion".into();
+        c["metric"] = "buy".into();
+        c["logged_by"] = "edge".into();
+        let e: Event = serde_json::from_value(c).unwrap();
+        assert_eq!(e.check_shape().unwrap_err().field, "logged_by");
     }
 }

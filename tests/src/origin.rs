@@ -4,7 +4,8 @@
 //! headers and a body sent as chunks with optional pauses between them (to prove the worker
 //! streams), and the origin notes when it finished each path and the headers it was sent.
 //! [`fetch`] reads an answer as raw bytes (chunked or not), with the instant its first body
-//! bytes arrived; `ureq`'s string bodies cannot hold images or compressed bytes.
+//! bytes arrived; `ureq`'s string bodies cannot hold images or compressed bytes. A request
+//! with `Upgrade: websocket` on any path becomes a websocket echo ([`crate::websocket`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -137,6 +138,16 @@ fn serve(stream: TcpStream, pages: &HashMap<String, Page>, seen: &Mutex<Seen>) {
                 }
                 headers.push((k, v));
             }
+        }
+        let websocket = headers
+            .iter()
+            .any(|(k, v)| k == "upgrade" && v.eq_ignore_ascii_case("websocket"));
+        if websocket {
+            if let Ok(mut s) = seen.lock() {
+                s.requests.push((path.clone(), headers.clone()));
+            }
+            crate::websocket::serve_echo(reader, out, &headers);
+            return;
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {

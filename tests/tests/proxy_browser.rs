@@ -3,8 +3,9 @@
 //! MutationObserver installed before parsing (`tests/browser/proxy.mjs`) must see the variant's
 //! text as the element is parsed and no change of it afterwards (no flicker); the worker logs
 //! the view's exposure and the inlined snippet does not, so exactly one exposure arrives at
-//! the control plane stand-in. The same harness on a page whose own script changes the element
-//! after parsing (what a client-side tool does) must see that change, or it could not fail.
+//! the control plane stand-in, flagged `logged_by: edge`. The same harness on a page whose own
+//! script changes the element after parsing (what a client-side tool does) must see that
+//! change, or it could not fail.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -100,6 +101,8 @@ fn the_variant_is_in_the_delivered_page_and_never_flickers() {
     let got = exposures();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["variant"], "b", "{got:?}");
+    // Flagged as the edge's, so the control plane counts it apart from the browser's.
+    assert_eq!(got[0]["logged_by"], "edge", "{got:?}");
 
     // The harness sees a change made in the browser after parsing.
     let client = browse(&worker.url("/p/client"));

@@ -2,7 +2,8 @@
 //! streams (its first bytes reach the client while the origin is still sending), everything
 //! that is not a rewritten page passes through byte for byte (checksums), ranges, headers and
 //! cookies too, gzip and brotli origins are decoded, rewritten and answered, and an origin
-//! error is passed on as it is.
+//! error is passed on as it is. A websocket to the origin works through the worker: text and
+//! binary messages come back from the origin's echo byte for byte.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use edgewise_tests::gen::NOW_MS;
 use edgewise_tests::origin::{fetch, Origin, Page, Raw};
+use edgewise_tests::websocket::{self, Client};
 use edgewise_tests::worker::Worker;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -223,4 +225,59 @@ fn pages_stream_and_everything_else_passes_byte_for_byte() {
         r.text(),
         "<html><head></head><body>origin broke</body></html>"
     );
+}
+
+#[test]
+fn websockets_pass_through_message_for_message() {
+    let origin = Origin::start(HashMap::new());
+    let worker = Worker::start(&[("PROXY_ORIGIN", origin.base.as_str())]);
+    // A running test on every page: the handshake, a GET under PROXY_REWRITE, must still
+    // reach the origin as it is, not as a page.
+    assert_eq!(worker.push_snapshot(&snapshot()).status, 200);
+    let (mut ws, (status, _)) = Client::connect(
+        &worker.url("/live/socket?room=1"),
+        &[("user-agent", DESKTOP), ("cookie", "session=s1")],
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "no websocket through the worker: {e}\n{}",
+            worker.log_text()
+        )
+    });
+    assert_eq!(status, 101);
+    let sent = origin.request_headers("/live/socket").unwrap();
+    for (k, v) in [("upgrade", "websocket"), ("cookie", "session=s1")] {
+        assert!(
+            sent.iter().any(|(hk, hv)| hk == k && hv == v),
+            "{k}: {sent:?}"
+        );
+    }
+
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    let messages: Vec<(u8, Vec<u8>)> = vec![
+        (websocket::TEXT, b"hello".to_vec()),
+        (websocket::TEXT, "Grüße, 世界 🌍".as_bytes().to_vec()),
+        (websocket::BINARY, every_byte),
+        // Longer than 65,535 bytes: the 64-bit length form.
+        (websocket::BINARY, noise(100_000)),
+        (websocket::TEXT, "x".repeat(70_000).into_bytes()),
+    ];
+    for (opcode, bytes) in &messages {
+        ws.send(*opcode, bytes).unwrap();
+        let (got_op, got) = ws
+            .recv()
+            .unwrap_or_else(|e| panic!("reading the echo: {e}"))
+            .unwrap_or_else(|| panic!("closed before the echo"));
+        assert_eq!(got_op, *opcode, "{} bytes", bytes.len());
+        assert_eq!(sha(&got), sha(bytes), "{} bytes", bytes.len());
+    }
+    // Several in flight come back in order.
+    for (opcode, bytes) in &messages {
+        ws.send(*opcode, bytes).unwrap();
+    }
+    for (opcode, bytes) in &messages {
+        let (got_op, got) = ws.recv().unwrap().unwrap();
+        assert_eq!((got_op, sha(&got)), (*opcode, sha(bytes)));
+    }
+    ws.close().unwrap();
 }

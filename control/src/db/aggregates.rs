@@ -7,7 +7,7 @@ use edgewise_shared::metrics::CellChange;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use super::cells::{Cell, StratumCell};
+use super::cells::{Cell, StratumCell, Units};
 use super::dialect::{values, CHUNK};
 use super::sketches::{self, SketchCell};
 use super::Dialect;
@@ -19,7 +19,7 @@ pub(crate) async fn add(
     conn: &mut AnyConnection,
     dialect: Dialect,
     schema: &str,
-    exp: &BTreeMap<Cell, i64>,
+    exp: &BTreeMap<Cell, Units>,
     met: &BTreeMap<(Cell, String), CellChange>,
     strata: &BTreeMap<StratumCell, CellChange>,
 ) -> AppResult<()> {
@@ -48,14 +48,16 @@ pub(crate) async fn add(
     let exp: Vec<_> = exp.iter().collect();
     for chunk in exp.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO {schema}agg_exposures (test, variant, device, persona, units) VALUES {} \
+            "INSERT INTO {schema}agg_exposures (test, variant, device, persona, units, \
+             edge_units) VALUES {} \
              ON CONFLICT (test, variant, device, persona) DO UPDATE SET \
-             units = agg_exposures.units + excluded.units",
-            values(dialect, chunk.len(), 5)
+             units = agg_exposures.units + excluded.units, \
+             edge_units = agg_exposures.edge_units + excluded.edge_units",
+            values(dialect, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for ((t, v, d, p), n) in chunk {
-            q = q.bind(t).bind(v).bind(d).bind(p).bind(**n);
+            q = q.bind(t).bind(v).bind(d).bind(p).bind(n.all).bind(n.edge);
         }
         q.execute(&mut *conn).await?;
     }
@@ -106,6 +108,10 @@ pub struct ExposureCell {
     pub device: String,
     pub persona: String,
     pub units: i64,
+    /// Of `units`, those whose counted exposure the edge logged as it served the page (proxy
+    /// mode); the others' came from the browser. Not kept in the history tables (0 there).
+    #[sqlx(default)]
+    pub edge_units: i64,
 }
 
 /// Per-unit metric values in one cell: `units` with a counted event; `sum` and `sum_sq` over
@@ -177,8 +183,8 @@ pub(crate) fn summed_sql(schemas: &[String], table: Table, cond: &str) -> String
         Table::Exposures => (
             "agg_exposures",
             "test, variant, device, persona",
-            "units",
-            "CAST(SUM(units) AS BIGINT) AS units",
+            "units, edge_units",
+            "CAST(SUM(units) AS BIGINT) AS units, CAST(SUM(edge_units) AS BIGINT) AS edge_units",
         ),
         Table::Metrics => (
             "agg_metrics",
@@ -212,7 +218,7 @@ pub async fn aggregates(
     test: &str,
 ) -> AppResult<Aggregates> {
     let exposures = sqlx::query_as(&format!(
-        "SELECT variant, device, persona, units FROM ({}) s \
+        "SELECT variant, device, persona, units, edge_units FROM ({}) s \
          ORDER BY variant, device, persona",
         summed_sql(schemas, Table::Exposures, "test = $1")
     ))

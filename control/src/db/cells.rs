@@ -4,8 +4,43 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use edgewise_shared::beacon::LoggedBy;
+
 /// An aggregate cell's key: test, variant, device, persona.
 pub(crate) type Cell = (String, String, String, String);
+
+/// A change to a cell's `agg_exposures` row: exposed units, and of them those whose counted
+/// exposure the edge logged (`edge_units`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Units {
+    pub all: i64,
+    pub edge: i64,
+}
+
+impl Units {
+    /// One unit more (`sign` 1) or less (-1), its counted exposure logged by `logged_by`.
+    pub(crate) fn one(sign: i64, logged_by: LoggedBy) -> Units {
+        Units {
+            all: sign,
+            edge: if logged_by == LoggedBy::Edge { sign } else { 0 },
+        }
+    }
+
+    pub(crate) fn add(&mut self, u: Units) {
+        self.all += u.all;
+        self.edge += u.edge;
+    }
+}
+
+/// Reads `events.logged_by` and `exposures.logged_by` back, which store
+/// [`LoggedBy::as_str`] (anything but `edge` is the browser).
+pub(crate) fn logged_by_of(stored: &str) -> LoggedBy {
+    if stored == LoggedBy::Edge.as_str() {
+        LoggedBy::Edge
+    } else {
+        LoggedBy::Browser
+    }
+}
 
 /// A bandit's per-stratum cell: test, stratum (the snapshot version that assigned the unit),
 /// variant, metric (`""` counts exposed units).

@@ -21,7 +21,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::aggregates::add;
-use super::cells::{Cell, StratumCell, NO_STRATUM};
+use super::cells::{logged_by_of, Cell, StratumCell, Units, NO_STRATUM};
 use super::dialect::{CHUNK, DEFAULT_CACHE, READER_CACHE};
 use super::dims::DimKey;
 use super::sketches::{self, SketchKey};
@@ -217,7 +217,7 @@ async fn delete_events(
 /// `agg_dims` rows.
 #[derive(Default)]
 struct Deltas {
-    exposures: BTreeMap<Cell, i64>,
+    exposures: BTreeMap<Cell, Units>,
     metrics: BTreeMap<(Cell, String), CellChange>,
     strata: BTreeMap<StratumCell, CellChange>,
     sketch: BTreeMap<SketchKey, Bucket>,
@@ -259,20 +259,20 @@ async fn erase_state(
             ),
         };
         let cell_sql = format!(
-            "SELECT variant, device, persona, stratum, dims, covs FROM {prefix}exposures \
+            "SELECT variant, device, persona, stratum, dims, covs, logged_by FROM {prefix}exposures \
              WHERE test = $1 AND unit_id = $2"
         );
         let metrics_sql = format!(
             "SELECT metric, conversions, value FROM {prefix}unit_metrics \
              WHERE test = $1 AND unit_id = $2 AND conversions > 0"
         );
-        type Row = (String, String, String, Option<i64>, String, String);
+        type Row = (String, String, String, Option<i64>, String, String, String);
         let cell: Option<Row> = sqlx::query_as(&cell_sql)
             .bind(test)
             .bind(unit_id)
             .fetch_optional(&mut *conn)
             .await?;
-        if let Some((variant, device, persona, stratum, unit_dims, unit_covs)) = cell {
+        if let Some((variant, device, persona, stratum, unit_dims, unit_covs, logged_by)) = cell {
             let d = deltas.entry(prefix.clone()).or_default();
             let (agg_exp, agg_met, agg_strata, agg_sketch) = (
                 &mut d.exposures,
@@ -300,7 +300,7 @@ async fn erase_state(
                 );
             }
             let cell: Cell = (test.clone(), variant.clone(), device, persona);
-            agg_exp.insert(cell.clone(), -1);
+            agg_exp.insert(cell.clone(), Units::one(-1, logged_by_of(&logged_by)));
             deleted.exposures += 1;
             let rows: Vec<(String, i64, f64)> = sqlx::query_as(&metrics_sql)
                 .bind(test)

@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use std::sync::Arc;
 
-use edgewise_shared::beacon::EventKind;
+use edgewise_shared::beacon::{EventKind, LoggedBy};
 use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, PerUnit, Reader, Rule, Totals};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::cells::{covs_text, parse_covs, Cell, StratumCell, NO_STRATUM};
+use super::cells::{covs_text, logged_by_of, parse_covs, Cell, StratumCell, Units, NO_STRATUM};
 use super::dialect::{values, CHUNK};
 use super::dims::DimKey;
 use super::sketches::SketchKey;
@@ -56,6 +56,8 @@ pub struct NewEvent {
     /// Exposures to a test with CUPED metrics: per such metric, the unit's covariate (0 when
     /// not sent).
     pub covs: Vec<(String, f64)>,
+    /// Who logged it: the browser, or the edge (the worker, as it served a page).
+    pub logged_by: LoggedBy,
     /// The site whose ingestion key sent it, and when it arrived (Unix ms).
     pub site: String,
     pub received_at: i64,
@@ -65,6 +67,9 @@ pub struct NewEvent {
 pub struct Applied {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Of the accepted, the exposures, and of them those the edge logged (for `/metrics`).
+    pub exposures: usize,
+    pub edge_exposures: usize,
 }
 
 /// (test, unit, metric key).
@@ -85,14 +90,31 @@ impl Applied {
     /// Counts for one request's events, given the keys this transaction inserted. A key is
     /// accepted once, for the first event carrying it; every other occurrence is a duplicate.
     pub fn count(events: &[NewEvent], inserted: &mut HashSet<EventKey>) -> Applied {
-        let accepted = events
-            .iter()
-            .filter(|e| inserted.remove(&key_of(e)))
-            .count();
-        Applied {
-            accepted,
-            duplicates: events.len() - accepted,
+        let mut applied = Applied::default();
+        for e in events.iter().filter(|e| inserted.remove(&key_of(e))) {
+            applied.new_event(e);
         }
+        applied.duplicates = events.len() - applied.accepted;
+        applied
+    }
+
+    /// Counts one accepted event.
+    pub fn new_event(&mut self, e: &NewEvent) {
+        self.accepted += 1;
+        if e.kind == EventKind::Exposure {
+            self.exposures += 1;
+            if e.logged_by == LoggedBy::Edge {
+                self.edge_exposures += 1;
+            }
+        }
+    }
+
+    /// Adds another batch's counts.
+    pub fn add(&mut self, a: Applied) {
+        self.accepted += a.accepted;
+        self.duplicates += a.duplicates;
+        self.exposures += a.exposures;
+        self.edge_exposures += a.edge_exposures;
     }
 }
 
@@ -132,7 +154,7 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
             })
             .or_insert(e);
     }
-    let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
+    let mut agg_exp: BTreeMap<Cell, Units> = BTreeMap::new();
     let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
     let mut agg_dims: BTreeMap<DimKey, CellChange> = BTreeMap::new();
     let mut agg_met: BTreeMap<(Cell, String), CellChange> = BTreeMap::new();
@@ -162,11 +184,11 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
     for (chunk, dims) in exposures.chunks(CHUNK).zip(stored_dims.chunks(CHUNK)) {
         let sql = format!(
             "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
-             propensity, dims, covs) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
-             RETURNING test, variant, device, persona, stratum, dims, covs",
-            values(PG, chunk.len(), 10),
+             propensity, dims, covs, logged_by) VALUES {} ON CONFLICT (test, unit_id) DO NOTHING \
+             RETURNING test, variant, device, persona, stratum, dims, covs, logged_by",
+            values(PG, chunk.len(), 11),
         );
-        type Row = (String, String, String, String, i64, String, String);
+        type Row = (String, String, String, String, i64, String, String, String);
         let mut q = sqlx::query_as::<_, Row>(&sql);
         for (e, d) in chunk.iter().zip(dims) {
             // No NULL binds in multi-row statements (see insert_events): a unit outside any
@@ -181,9 +203,10 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 .bind(e.stratum.unwrap_or(NO_STRATUM))
                 .bind(e.propensity.unwrap_or(0.0))
                 .bind(d)
-                .bind(covs_text(&e.covs));
+                .bind(covs_text(&e.covs))
+                .bind(e.logged_by.as_str());
         }
-        for (t, v, d, p, stratum, dims, covs) in q.fetch_all(&mut *conn).await? {
+        for (t, v, d, p, stratum, dims, covs, logged_by) in q.fetch_all(&mut *conn).await? {
             for (metric, x) in parse_covs(&covs) {
                 let cell = (t.clone(), v.clone(), d.clone(), p.clone());
                 agg_met
@@ -202,7 +225,10 @@ pub async fn apply(conn: &mut AnyConnection, events: &[NewEvent]) -> AppResult<H
                 ..CellChange::default()
             };
             super::dims::record(&mut agg_dims, &t, &v, &super::dims::parse(&dims), "", one);
-            *agg_exp.entry((t, v, d, p)).or_default() += 1;
+            agg_exp
+                .entry((t, v, d, p))
+                .or_default()
+                .add(Units::one(1, logged_by_of(&logged_by)));
         }
     }
 
@@ -453,10 +479,10 @@ async fn ratio_changes(
 async fn insert_events(conn: &mut AnyConnection, chunk: &[&NewEvent]) -> AppResult<Vec<EventKey>> {
     let sql = format!(
         "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
-         persona, ts, snapshot_version, site, received_at) VALUES {} \
+         persona, ts, snapshot_version, site, received_at, logged_by) VALUES {} \
          ON CONFLICT (ts, event_id, test, unit_id) DO NOTHING \
          RETURNING ts, event_id, test, unit_id",
-        values(Dialect::Postgres, chunk.len(), 13),
+        values(Dialect::Postgres, chunk.len(), 14),
     );
     let mut q = sqlx::query_as::<_, EventKey>(&sql);
     for e in chunk {
@@ -479,7 +505,8 @@ async fn insert_events(conn: &mut AnyConnection, chunk: &[&NewEvent]) -> AppResu
             .bind(e.ts)
             .bind(e.snapshot_version.unwrap_or(0))
             .bind(&e.site)
-            .bind(e.received_at);
+            .bind(e.received_at)
+            .bind(e.logged_by.as_str());
     }
     Ok(q.fetch_all(&mut *conn).await?)
 }

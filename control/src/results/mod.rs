@@ -64,6 +64,9 @@ pub struct VariantUnits {
     pub weight: f64,
     /// Units exposed (and counted) in this variant.
     pub units: u64,
+    /// Of `units`, those whose counted exposure the edge logged as it served the page (proxy
+    /// mode, `PROXY_EXPOSURE=worker`); the others' came from the browser.
+    pub edge_units: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -279,6 +282,12 @@ pub fn compute(
                 key: v.key.clone(),
                 weight: v.weight,
                 units: u,
+                edge_units: agg
+                    .exposures
+                    .iter()
+                    .filter(|c| c.variant == v.key)
+                    .map(|c| u64::try_from(c.edge_units).unwrap_or(0))
+                    .sum(),
             })
             .collect(),
         srm: Srm {

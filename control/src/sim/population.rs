@@ -176,6 +176,7 @@ impl<'s> Population<'s> {
             value: None,
             dimensions: None,
             covariates: None,
+            logged_by: None,
         };
         if !v.exposures_lost {
             let mut e = base(EventKind::Exposure, &mut self.draw);

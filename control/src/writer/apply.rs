@@ -8,7 +8,7 @@ use edgewise_shared::metrics::sketch::Bucket;
 use edgewise_shared::metrics::{CellChange, PerUnit, Totals};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::db::cells::{self, Cell, StratumCell};
+use crate::db::cells::{self, Cell, StratumCell, Units};
 use crate::db::dims;
 use crate::db::events::{Applied, NewEvent};
 
@@ -27,12 +27,13 @@ pub(super) fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Res
 
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (event_id, kind, unit_id, test, variant, metric, value, device, \
-         persona, ts, snapshot_version, site, received_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
+         persona, ts, snapshot_version, site, received_at, logged_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT DO NOTHING",
     )?;
     let mut expose = conn.prepare_cached(
         "INSERT INTO exposures (test, unit_id, variant, device, persona, ts, stratum, \
-         propensity, dims, covs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         propensity, dims, covs, logged_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT DO NOTHING",
     )?;
     let mut cell_of = conn.prepare_cached(
@@ -58,7 +59,7 @@ pub(super) fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Res
     )?;
 
     let mut applied = vec![Applied::default(); batches.len()];
-    let mut agg_exp: BTreeMap<Cell, i64> = BTreeMap::new();
+    let mut agg_exp: BTreeMap<Cell, Units> = BTreeMap::new();
     let mut agg_met: BTreeMap<MetricCell, CellChange> = BTreeMap::new();
     let mut agg_strata: BTreeMap<StratumCell, CellChange> = BTreeMap::new();
     let mut agg_sketch: BTreeMap<(MetricCell, i32), Bucket> = BTreeMap::new();
@@ -78,12 +79,13 @@ pub(super) fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Res
             e.snapshot_version,
             e.site,
             e.received_at,
+            e.logged_by.as_str(),
         ])? == 1;
         if !new {
             applied[batch].duplicates += 1;
             continue;
         }
-        applied[batch].accepted += 1;
+        applied[batch].new_event(e);
         if exposure {
             // The unit's dimension values as they will be stored: kept, or `(other)`.
             let mut pairs = Vec::with_capacity(e.dims.len());
@@ -111,7 +113,8 @@ pub(super) fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Res
                 e.stratum,
                 e.propensity,
                 dims::text(&pairs),
-                cells::covs_text(&e.covs)
+                cells::covs_text(&e.covs),
+                e.logged_by.as_str()
             ])? == 1
             {
                 for (metric, x) in &e.covs {
@@ -143,7 +146,10 @@ pub(super) fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Res
                     e.device.clone(),
                     e.persona.clone(),
                 );
-                *agg_exp.entry(cell).or_default() += 1;
+                agg_exp
+                    .entry(cell)
+                    .or_default()
+                    .add(Units::one(1, e.logged_by));
             }
             continue;
         }
@@ -246,12 +252,13 @@ pub(super) fn apply(conn: &Connection, batches: &[&[NewEvent]]) -> rusqlite::Res
     }
 
     let mut add_exp = conn.prepare_cached(
-        "INSERT INTO agg_exposures (test, variant, device, persona, units) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (test, variant, device, persona) \
-         DO UPDATE SET units = units + excluded.units",
+        "INSERT INTO agg_exposures (test, variant, device, persona, units, edge_units) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (test, variant, device, persona) \
+         DO UPDATE SET units = units + excluded.units, \
+         edge_units = edge_units + excluded.edge_units",
     )?;
     for ((t, v, d, p), n) in &agg_exp {
-        add_exp.execute(params![t, v, d, p, n])?;
+        add_exp.execute(params![t, v, d, p, n.all, n.edge])?;
     }
     let mut add_met = conn.prepare_cached(
         "INSERT INTO agg_metrics (test, variant, device, persona, metric, units, sum, sum_sq, \

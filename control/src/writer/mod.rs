@@ -129,8 +129,7 @@ impl Writer {
                 .await
                 .map_err(|_| anyhow::anyhow!("the writer dropped the batch"))?
                 .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-            total.accepted += a.accepted;
-            total.duplicates += a.duplicates;
+            total.add(a);
         }
         Ok(total)
     }

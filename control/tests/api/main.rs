@@ -20,6 +20,7 @@ mod ingest;
 mod learning;
 mod lifecycle;
 mod listing;
+mod logged_by;
 mod metrics;
 mod monitor;
 mod openapi;

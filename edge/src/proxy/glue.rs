@@ -4,8 +4,8 @@
 //! own response object, a rewrite returns the transformed stream.
 //!
 //! Failures never reach the visitor as an exception: an origin that cannot be reached is a
-//! 502 with a plain message, an origin error is passed on as it is, and a rewriter that cannot
-//! be built serves the page unmodified.
+//! 502 with a plain message, an origin error is passed on as it is, and a page the rewriter
+//! cannot take (a selector or a charset it refuses) is served unmodified, without exposures.
 
 use worker::js_sys::{Array, Promise};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
@@ -18,13 +18,15 @@ use crate::runtime::{self, RENDER};
 
 #[wasm_bindgen(module = "/src/proxy/rewriter.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = rewrite)]
+    /// `Ok(None)`: the page cannot be rewritten (a selector the runtime refuses, a charset it
+    /// cannot decode); `response` is then untouched.
+    #[wasm_bindgen(js_name = rewrite, catch)]
     fn js_rewrite(
-        response: web_sys::Response,
+        response: &web_sys::Response,
         changes: &str,
         head_html: &str,
         headers: Array,
-    ) -> web_sys::Response;
+    ) -> Result<Option<web_sys::Response>, JsValue>;
 
     #[wasm_bindgen(js_name = fetchOrigin, catch)]
     fn fetch_origin_js(url: &str, request: &web_sys::Request) -> Result<Promise, JsValue>;
@@ -46,7 +48,8 @@ pub(crate) async fn serve(req: &Request, env: &Env, ctx: &Context) -> Option<Res
     let proxy = proxy_config(env)?;
     let url = req.inner().url();
     let method = req.inner().method();
-    match handling(&proxy, &method, split_target(&url).0) {
+    let upgrade = req.headers().get("upgrade").ok().flatten();
+    match handling(&proxy, &method, split_target(&url).0, upgrade.as_deref()) {
         Handling::Api => None,
         Handling::Pass => Some(pass(req, &proxy, &super::after_origin(&url)).await),
         Handling::Page => Some(page(req, env, ctx, &proxy, &url, &method).await),
@@ -173,7 +176,18 @@ async fn rewrite(
     for (k, v) in &rw.headers {
         headers.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
     }
-    let out = js_rewrite(origin, &rw.changes_json, &rw.head_html, headers);
+    let out = match js_rewrite(&origin, &rw.changes_json, &rw.head_html, headers) {
+        Ok(Some(out)) => out,
+        // Served as it came: the visitor sees no variant, so no exposure is logged.
+        Ok(None) => return Response::from(origin),
+        Err(e) => {
+            console_error!("edgewise proxy: rewriting failed: {e:?}");
+            if origin.body_used() {
+                return bad_gateway();
+            }
+            return Response::from(origin);
+        }
+    };
     if !rw.exposures.is_empty() {
         runtime::enqueue_in_background(env, ctx, rw.exposures);
     }

@@ -10,7 +10,7 @@
 //! `HTMLRewriter` (`rewriter.js`). docs/proxy.md describes the behaviour and the measurements
 //! behind the choice of `HTMLRewriter` over lol_html.
 
-use edgewise_shared::beacon::Event;
+use edgewise_shared::beacon::{Event, LoggedBy};
 use edgewise_shared::rewrite::{plan, DecisionView, SplitMode};
 use edgewise_shared::{CompiledSnapshot, DeviceClass};
 use serde_json::Value;
@@ -96,12 +96,15 @@ pub enum Handling {
     Pass,
 }
 
-pub fn handling(cfg: &ProxyConfig, method: &str, path: &str) -> Handling {
+/// `upgrade` is the request's `Upgrade` header: a websocket handshake is a `GET` but never a
+/// page (no assignment, no exposure, no split redirect), so it goes to the origin as it is.
+pub fn handling(cfg: &ProxyConfig, method: &str, path: &str, upgrade: Option<&str>) -> Handling {
     if route(method, path) != Route::NotFound {
         return Handling::Api;
     }
     let under = |prefixes: &[String]| prefixes.iter().any(|p| path.starts_with(p.as_str()));
-    if method == "GET" && under(&cfg.rewrite) && !under(&cfg.pass) {
+    let websocket = upgrade.is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"));
+    if method == "GET" && !websocket && under(&cfg.rewrite) && !under(&cfg.pass) {
         Handling::Page
     } else {
         Handling::Pass
@@ -166,7 +169,11 @@ pub fn plan_page(
         origin: None,
         ..head.clone()
     };
-    let out = assign::assign(Some(snapshot), &assign_head, cfg, now_ms, mint, cache);
+    let mut out = assign::assign(Some(snapshot), &assign_head, cfg, now_ms, mint, cache);
+    // Logged here, before any script runs: the control plane keeps them flagged.
+    for e in &mut out.exposures {
+        e.logged_by = Some(LoggedBy::Edge);
+    }
     let body: Value = serde_json::from_str(&out.reply.body).unwrap_or(Value::Null);
     let decisions = body["decisions"]
         .as_array()

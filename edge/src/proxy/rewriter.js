@@ -40,30 +40,44 @@ function apply(el, c) {
 
 // `changes`: JSON list of {selector, action, name?, value?}; `headHtml`: prepended to <head>;
 // `headers`: [[name, value], ...] set on the answer (`set-cookie` and `vary` are appended).
-// Returns the origin's response untouched when the rewriter cannot be built.
+// Returns null when the rewriter cannot be built or refuses the page before reading it (the
+// caller then serves the origin's response as it came). What can still fail once bytes flow is
+// in docs/proxy.md.
 export function rewrite(response, changes, headHtml, headers) {
-  let rewriter;
+  let out;
   try {
-    rewriter = new HTMLRewriter();
+    const rewriter = new HTMLRewriter();
     let injected = false;
     rewriter.on("head", {
-      element(el) { if (!injected) { injected = true; el.prepend(headHtml, { html: true }); } },
+      element(el) {
+        if (injected) return;
+        injected = true;
+        try { el.prepend(headHtml, { html: true }); } catch (e) { console.warn("edgewise: head not injected", String(e)); }
+      },
     });
     for (const c of JSON.parse(changes)) {
       rewriter.on(c.selector, {
         element(el) { try { apply(el, c); } catch (e) { console.warn("edgewise: change failed", c.selector, String(e)); } },
       });
     }
+    // transform() refuses a charset it cannot decode (unknown, or not ASCII-compatible such as
+    // UTF-16), and a response it was given cannot be served any more (the answer hangs): ask it
+    // first about an empty one of the same type, so the page can still go out as it came.
+    const type = response.headers.get("content-type") || "";
+    new HTMLRewriter().transform(new Response("", { headers: { "content-type": type } }));
+    out = rewriter.transform(response);
   } catch (e) {
-    console.error("edgewise: cannot build the rewriter, serving the page unmodified:", String(e));
-    return response;
+    console.error("edgewise: cannot rewrite, serving the page unmodified:", String(e));
+    return null;
   }
-  const out = rewriter.transform(response);
   const res = new Response(out.body, out);
   for (const h of ["content-length", "etag", "last-modified"]) res.headers.delete(h);
   for (const [name, value] of headers) {
-    if (name === "set-cookie" || name === "vary") res.headers.append(name, value);
-    else res.headers.set(name, value);
+    // A value the runtime refuses is dropped (as in entry.rs): never an error page.
+    try {
+      if (name === "set-cookie" || name === "vary") res.headers.append(name, value);
+      else res.headers.set(name, value);
+    } catch (e) {}
   }
   return res;
 }

@@ -62,13 +62,17 @@ fn config_from_vars() {
     ]);
     assert_eq!(p.rewrite, ["/shop", "/blog"]);
     assert_eq!(p.exposure, ExposureBy::Snippet);
-    assert_eq!(handling(&p, "GET", "/shop/x"), Handling::Page);
-    assert_eq!(handling(&p, "GET", "/shop/api/cart"), Handling::Pass);
-    assert_eq!(handling(&p, "POST", "/shop/x"), Handling::Pass);
-    assert_eq!(handling(&p, "HEAD", "/shop/x"), Handling::Pass);
-    assert_eq!(handling(&p, "GET", "/about"), Handling::Pass);
-    assert_eq!(handling(&p, "GET", "/v1/assign"), Handling::Api);
-    assert_eq!(handling(&p, "POST", "/v1/events"), Handling::Api);
+    assert_eq!(handling(&p, "GET", "/shop/x", None), Handling::Page);
+    // A websocket handshake is a GET but never a page.
+    let ws = Some(" WebSocket");
+    assert_eq!(handling(&p, "GET", "/shop/x", ws), Handling::Pass);
+    assert_eq!(handling(&p, "GET", "/shop/x", Some("h2c")), Handling::Page);
+    assert_eq!(handling(&p, "GET", "/shop/api/cart", None), Handling::Pass);
+    assert_eq!(handling(&p, "POST", "/shop/x", None), Handling::Pass);
+    assert_eq!(handling(&p, "HEAD", "/shop/x", None), Handling::Pass);
+    assert_eq!(handling(&p, "GET", "/about", None), Handling::Pass);
+    assert_eq!(handling(&p, "GET", "/v1/assign", None), Handling::Api);
+    assert_eq!(handling(&p, "POST", "/v1/events", None), Handling::Api);
     assert_eq!(p.origin_url("/a?b=1"), "http://127.0.0.1:9000/a?b=1");
     assert_eq!(after_origin("https://h:1/p?q=1#f"), "/p?q=1");
     assert_eq!(after_origin("https://h?q=1"), "/?q=1");
@@ -141,6 +145,7 @@ fn an_assigned_visitor_gets_changes_assignments_and_snippet() {
     // Logged by the worker: one exposure, and the snippet is told so.
     assert_eq!(rw.exposures.len(), 1);
     assert_eq!(rw.exposures[0].variant, "b");
+    assert_eq!(rw.exposures[0].logged_by, Some(LoggedBy::Edge));
     let boot = rw
         .head_html
         .strip_prefix("<script>window.__edgewise=")

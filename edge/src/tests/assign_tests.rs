@@ -319,6 +319,8 @@ fn exposures_only_for_counted_decisions_with_consent() {
         assert_eq!(e.unit_id, "visitor-3");
         assert_eq!(e.device, Some(DeviceClass::Mobile));
         assert_eq!(e.ts, Some(1_795_773_600_000));
+        // Asked for by the page's script: the browser's exposure, not flagged `edge`.
+        assert_eq!(e.logged_by, None);
     }
     // The forced decision is shown but never logged.
     assert!(out.exposures.iter().all(|e| e.test != "checkout-copy"));

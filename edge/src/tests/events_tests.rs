@@ -88,6 +88,7 @@ fn the_request_fills_what_the_event_leaves_out() {
             value: None,
             dimensions: None,
             covariates: None,
+            logged_by: None,
         }]
     );
     let own = json!({"events": [{"event_id": "e2", "type": "conversion", "test": "t", "variant": "v",
@@ -156,6 +157,9 @@ fn one_bad_event_refuses_the_batch_and_names_it() {
         {"event_id": "c", "type": "conversion", "test": "t", "variant": "v"},
         {"event_id": "x", "type": "click", "test": "t", "variant": "v"},
         {"event_id": "n", "type": "conversion", "test": "t", "variant": "v", "metric": "m", "value": "NaN"},
+        // Only the worker's own exposures say `edge`.
+        {"event_id": "s", "type": "exposure", "test": "t", "variant": "v", "logged_by": "edge"},
+        {"event_id": "w", "type": "exposure", "test": "t", "variant": "v", "logged_by": "server"},
     ]});
     let r = parse_beacons(batch.to_string().as_bytes(), &ctx())
         .err()
@@ -175,7 +179,14 @@ fn one_bad_event_refuses_the_batch_and_names_it() {
         .collect();
     assert_eq!(
         rejected,
-        vec![(1, "event_id"), (2, "metric"), (3, "event"), (4, "event")]
+        vec![
+            (1, "event_id"),
+            (2, "metric"),
+            (3, "event"),
+            (4, "event"),
+            (5, "logged_by"),
+            (6, "event")
+        ]
     );
     assert!(b["message"]
         .as_str()

@@ -85,6 +85,8 @@ try {
   expect(await page.evaluate(() => document.activeElement.classList.contains("skip") &&
     document.activeElement.getBoundingClientRect().left >= 0), "the first Tab focuses the visible skip link");
   await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.activeElement.id === "main", null, { timeout: 5000 })
+    .catch(() => null);
   expect(await page.evaluate(() => document.activeElement.id === "main"), "and Enter moves focus to the content");
   await page.goto(base + "/tests/new");
 

@@ -87,8 +87,8 @@ fn traffic(control: &ControlPlane, worker: &Worker, key: &str) -> Value {
     )
 }
 
-/// Each variant's units and `signup` conversions in the API's results must appear on one row of
-/// the CSV export (whatever its column order).
+/// Each variant's overall units and `signup` conversions in the API's results must appear on one
+/// row of the CSV export (whatever its column order).
 fn csv_matches_results(csv: &str, results: &Value) {
     let rows: Vec<Vec<String>> = csv
         .lines()
@@ -111,6 +111,7 @@ fn csv_matches_results(csv: &str, results: &Value) {
         assert!(
             rows.iter().any(|r| r.iter().any(|c| c == name)
                 && r.iter().any(|c| c == "signup")
+                && r.iter().any(|c| c == "overall")
                 && r.contains(&n)
                 && r.contains(&conv)),
             "no CSV row has {name}'s signup numbers (units {n}, conversions {conv}):\n{csv}"

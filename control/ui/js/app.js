@@ -118,6 +118,12 @@ document.addEventListener("click", (ev) => {
 
 window.addEventListener("popstate", () => render(true));
 
+// The skip link moves focus itself (not only the scroll position), in every browser.
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+
 document.getElementById("signout").addEventListener("click", async () => {
   try {
     await api("DELETE", "/api/v1/session");

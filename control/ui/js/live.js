@@ -72,7 +72,7 @@ function connect() {
   if (typeof EventSource === "undefined") return;
   retryTimer = 0;
   source = new EventSource("/api/v1/stream");
-  for (const name of ["results", "alert", "status", "message"]) source.addEventListener(name, onEvent);
+  for (const name of ["results", "alert", "status", "resync", "message"]) source.addEventListener(name, onEvent);
   source.onopen = () => {
     stats.mode = "stream";
     mark();

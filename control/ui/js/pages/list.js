@@ -1,6 +1,7 @@
-// The tests list: one request each for the tests, the monitor's summary and the open alerts;
-// each row's results and risk score are fetched only once the row scrolls into view (a few at a
-// time), so a list of hundreds of tests draws at once and asks for what is looked at.
+// The tests list: one request (GET /api/v1/tests carries each test's summary: days running,
+// units, primary lift, recommendation, open alerts, risk). Against a control plane without
+// summaries, the monitor and the alerts fill in and each row's results and risk are fetched
+// once the row scrolls into view (a few at a time).
 
 import { get, enc, maybe } from "../api.js";
 import { h, clear, badge, note, errorNote, signedPct, interval, num, atLeast, table } from "../dom.js";
@@ -98,9 +99,24 @@ export async function render(ctx) {
     return { tr, test: t, cells, fetched: 0, queued: false, visible: false };
   }
 
-  // What the list requests themselves say: days running, recommendation, open alerts.
+  // What the list requests themselves say: days running, recommendation, open alerts — and,
+  // where the API gives each test's summary, everything (no per-row requests then).
   function fillMeta(row, mon, alerts) {
     const c = row.cells;
+    const sm = row.test.summary;
+    if (sm) {
+      row.fetched = Infinity;
+      c.days.textContent = sm.days_running === null ? "–" : num(sm.days_running, 1);
+      c.units.textContent = num(sm.units);
+      const p = sm.primary;
+      clear(c.lift, p && p.lift !== null ? [(row.test.variants.length > 2 ? p.variant + ": " : "") + signedPct(p.lift), " ",
+        h("span", { class: "muted" }, interval(p.ci))] : "–");
+      clear(c.rec, sm.recommendation ? REC_LABEL[sm.recommendation] || sm.recommendation : "–",
+        sm.recommendation === "ship" && p ? " (" + p.variant + ")" : "");
+      clear(c.alerts, sm.open_alerts ? h("a", { href: "/alerts?test=" + enc(row.test.key) }, String(sm.open_alerts)) : "0");
+      c.risk.textContent = String(sm.risk);
+      return;
+    }
     const days = mon ? mon.days_running : daysRunning(row.test);
     c.days.textContent = days === null ? "–" : num(days, 1);
     clear(c.rec, mon && mon.recommendation ? REC_LABEL[mon.recommendation] || mon.recommendation : "–",
@@ -126,12 +142,14 @@ export async function render(ctx) {
   }
 
   async function load() {
-    const [tests, monitor, alerts] = await Promise.all([
-      get("/api/v1/tests"),
+    const tests = (await get("/api/v1/tests")).tests || [];
+    if (tests.every((t) => t.summary)) return { tests, monitor: null, alerts: [] };
+    // An older control plane without summaries: the monitor and the alerts fill in.
+    const [monitor, alerts] = await Promise.all([
       maybe("/api/v1/monitor").catch(() => null),
       get("/api/v1/alerts?unacked=true&limit=1000").catch(() => ({ alerts: [] })),
     ]);
-    return { tests: tests.tests || [], monitor, alerts: alerts.alerts || [] };
+    return { tests, monitor, alerts: alerts.alerts || [] };
   }
 
   function draw() {
@@ -163,7 +181,7 @@ export async function render(ctx) {
     if (!trs.length) {
       clear(body, note("No tests yet."));
     } else {
-      clear(body, table(["Test", "Status", "Days running", "Units", "Primary lift [95% interval]", "Recommendation", "Open alerts", "Risk score"], trs));
+      clear(body, table(["Test", "Status", "Days running", "Units", "Primary lift [interval]", "Recommendation", "Open alerts", "Risk score"], trs));
     }
     applyFilter();
     observer = new IntersectionObserver((entries) => {

@@ -1,51 +1,96 @@
-// Saved reports: definitions kept on the server (GET/POST /api/v1/reports), each run on demand
-// (GET /api/v1/reports/{id}/run) and shown here; editors create and delete them.
+// Saved reports (GET/POST /api/v1/reports): which tests (status, tags, search), which metrics,
+// which segments; each run on demand (GET /api/v1/reports/{id}/run) into one table of
+// per-variant rows. Editors create and delete them.
 
 import { get, api, post, enc, ApiError } from "../api.js";
-import { h, clear, note, errorNote, atLeast, section, tree, when } from "../dom.js";
+import { h, clear, note, errorNote, atLeast, section, when, table, num, pct, pval, signedPct, interval } from "../dom.js";
 import { showErrors } from "./form.js";
 
-const EXAMPLE = { name: "Weekly running tests", definition: { status: "running" } };
+const STATUSES = ["draft", "running", "paused", "stopped", "archived"];
+const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+
+function describe(r) {
+  const t = r.tests || {};
+  const parts = [];
+  if ((t.status || []).length) parts.push("status " + t.status.join("/"));
+  if ((t.tags || []).length) parts.push("tags " + t.tags.join(", "));
+  if (t.search) parts.push("matching “" + t.search + "”");
+  parts.push((r.metrics || []).length ? "metrics " + r.metrics.join(", ") : "every metric");
+  if ((r.segments || []).length) parts.push("by " + r.segments.join(" and "));
+  return parts.join(" · ");
+}
+
+function runTable(res) {
+  if (!res.rows.length) return note("No rows: no test matches, or none has results yet.");
+  return table(["Test", "Segment", "Metric", "Variant", "Units", "Conversions", "Value", "Lift", "95% interval", "p-value", "Chance to win"],
+    res.rows.map((r) => h("tr", {},
+      h("td", {}, h("a", { href: "/tests/" + enc(r.test) }, r.test)), h("td", {}, r.segment), h("td", {}, r.metric), h("td", {}, r.variant),
+      h("td", { class: "num" }, num(r.units)), h("td", { class: "num" }, r.conversions === null || r.conversions === undefined ? "–" : num(r.conversions)),
+      h("td", { class: "num" }, r.value === null || r.value === undefined ? "–" : r.kind === "binomial" || r.kind === "retention" ? pct(r.value, 2) : num(r.value, 3)),
+      h("td", { class: "num" }, r.error ? r.error : signedPct(r.lift)),
+      h("td", { class: "num" }, r.ci_low === null || r.ci_low === undefined ? "–" : interval([r.ci_low, r.ci_high])),
+      h("td", { class: "num" }, pval(r.p_value)), h("td", { class: "num" }, r.chance_to_win === null || r.chance_to_win === undefined ? "–" : pct(r.chance_to_win)))));
+}
+
+function input(id, label, el, field, help) {
+  el.id = id;
+  el.dataset.field = field;
+  el.setAttribute("aria-describedby", id + "-err" + (help ? " " + id + "-help" : ""));
+  return h("div", { class: "field" }, h("label", { for: id }, label), el, help ? h("p", { class: "help", id: id + "-help" }, help) : null,
+    h("p", { class: "field-error", id: id + "-err", "data-error-for": field }));
+}
 
 export async function render(ctx) {
-  const list = h("div", { id: "reports-list" }, note("Loading…"));
+  const saved = h("div", { id: "reports-list" }, note("Loading…"));
   const out = h("div", { id: "report-run", "aria-live": "polite" });
   const canEdit = atLeast(ctx.session.role, "editor");
   const general = h("div", { class: "note error", role: "alert" });
-  const name = h("input", { id: "r-name", "data-field": "name", "aria-describedby": "r-name-err", required: true });
-  const def = h("textarea", { id: "r-def", "data-field": "definition", "aria-describedby": "r-def-help r-def-err" },
-    JSON.stringify(EXAMPLE.definition, null, 1));
+  const f = {
+    name: h("input", { required: true }),
+    tags: h("input", { placeholder: "headline, checkout" }),
+    search: h("input", {}),
+    metrics: h("input", { placeholder: "every metric" }),
+  };
+  const statusBoxes = STATUSES.map((s) => h("input", { type: "checkbox", id: "r-st-" + s, value: s }));
+  const segBoxes = ["device", "persona"].map((s) => h("input", { type: "checkbox", id: "r-seg-" + s, value: s }));
   const form = h("form", { novalidate: true, id: "report-form" }, general,
-    h("label", { for: "r-name" }, "Name"), name, h("p", { class: "field-error", id: "r-name-err", "data-error-for": "name" }),
-    h("label", { for: "r-def" }, "Definition (JSON)"), def,
-    h("p", { class: "help", id: "r-def-help" }, "What the report covers, as the reports API takes it (docs/dashboard.md)."),
-    h("p", { class: "field-error", id: "r-def-err", "data-error-for": "definition" }),
-    h("button", { type: "submit", class: "primary" }, "Save report"));
-  clear(ctx.main, h("h1", {}, "Reports"), section("Saved reports", "saved", list),
+    h("div", { class: "form-grid" },
+      input("r-name", "Name", f.name, "name"),
+      input("r-search", "Tests whose key or name contains", f.search, "tests.search"),
+      input("r-tags", "Tests with one of the tags", f.tags, "tests.tags", "Comma-separated"),
+      input("r-metrics", "Metrics", f.metrics, "metrics", "Comma-separated metric keys; empty for every metric")),
+    h("fieldset", {}, h("legend", {}, "Statuses (none: any)"),
+      statusBoxes.map((b) => h("span", { class: "inline" }, b, h("label", { for: b.id }, b.value), " "))),
+    h("fieldset", {}, h("legend", {}, "Segments besides overall"),
+      segBoxes.map((b) => h("span", { class: "inline" }, b, h("label", { for: b.id }, "by " + b.value), " "))),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save report")));
+  clear(ctx.main, h("h1", {}, "Reports"), section("Saved reports", "saved", saved),
     canEdit ? section("New report", "new-report", form) : null, section("Result", "result", out));
 
   async function load() {
-    const r = await get("/api/v1/reports").catch((e) => {
-      if (e instanceof ApiError && e.status === 404) return null;
+    let r;
+    try {
+      r = await get("/api/v1/reports");
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        clear(saved, note("This control plane does not keep saved reports (GET /api/v1/reports) yet."));
+        return;
+      }
       throw e;
-    });
-    if (!ctx.current()) return;
-    if (r === null) {
-      clear(list, note("This control plane does not keep saved reports (GET /api/v1/reports) yet."));
-      return;
     }
-    const items = Array.isArray(r) ? r : r.reports || [];
-    clear(list, !items.length ? note("No saved reports.") : h("ul", { class: "reports" }, items.map((x) => h("li", {},
-      h("strong", {}, x.name || String(x.id)), " ", h("span", { class: "muted" }, x.updated_at ? when(x.updated_at) : ""), " ",
-      h("button", { type: "button", class: "small", onclick: () => run(x) }, "Run"),
+    if (!ctx.current()) return;
+    const items = r.reports || [];
+    clear(saved, !items.length ? note("No saved reports.") : h("ul", { class: "reports" }, items.map((x) => h("li", { "data-report": x.id },
+      h("strong", {}, x.name), " ", h("span", { class: "muted" }, describe(x) + " · " + when(x.updated_at)), " ",
+      h("button", { type: "button", class: "small", onclick: () => run(x) }, "Run"), " ",
       canEdit ? h("button", { type: "button", class: "small", onclick: () => remove(x) }, "Delete") : null))));
   }
 
   async function run(x) {
-    clear(out, note("Running " + (x.name || x.id) + "…"));
+    clear(out, note("Running " + x.name + "…"));
     try {
       const res = await get(`/api/v1/reports/${enc(x.id)}/run`);
-      clear(out, h("h3", {}, x.name || String(x.id)), tree(res));
+      clear(out, h("h3", {}, x.name), h("p", { class: "help" }, res.tests.length + " tests" + (res.truncated ? " (the first 100)" : "")), runTable(res));
     } catch (e) {
       clear(out, errorNote(e));
     }
@@ -62,17 +107,16 @@ export async function render(ctx) {
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    let definition;
+    const body = {
+      name: f.name.value,
+      tests: { status: statusBoxes.filter((b) => b.checked).map((b) => b.value), tags: list(f.tags.value), search: f.search.value },
+      metrics: list(f.metrics.value),
+      segments: segBoxes.filter((b) => b.checked).map((b) => b.value),
+    };
     try {
-      definition = JSON.parse(def.value || "{}");
-    } catch (e) {
-      showErrors(form, [{ field: "definition", message: "is not valid JSON: " + e.message }], general);
-      return;
-    }
-    try {
-      await post("/api/v1/reports", { name: name.value, definition });
+      await post("/api/v1/reports", body);
       showErrors(form, [], general);
-      name.value = "";
+      f.name.value = "";
       await load();
     } catch (e) {
       showErrors(form, e instanceof ApiError ? e.errors : [{ field: "", message: e.message }], general);
@@ -82,6 +126,6 @@ export async function render(ctx) {
   try {
     await load();
   } catch (e) {
-    clear(list, errorNote(e));
+    clear(saved, errorNote(e));
   }
 }

@@ -3,7 +3,31 @@
 // state and the monitor's own summary beside it. Refreshed live.
 
 import { get, maybe } from "../api.js";
-import { h, clear, note, errorNote, when, table, section, tree } from "../dom.js";
+import { h, clear, note, errorNote, when, table, section, tree, num } from "../dom.js";
+
+const mib = (b) => (b === null || b === undefined ? "–" : num(b / 1048576, 1) + " MiB");
+const ago = (at, t) => (t ? num((at - t) / 1000, 0) + " s ago" : "never");
+
+// The headline figures as tiles; the whole answer below them for anything else it holds.
+function overview(s) {
+  const i = s.ingestion || {};
+  const p = s.publish || {};
+  const d = s.database || {};
+  const m = s.monitor || {};
+  const w = s.webhooks || {};
+  const lagging = (p.targets || []).some((t) => t.state !== "published" || t.version !== p.latest_version);
+  const tile = (title, value, sub, bad) => h("div", { class: "tile" + (bad ? " bad" : "") }, h("h3", {}, title),
+    h("p", { class: "big" }, value), sub ? h("p", { class: "help" }, sub) : null);
+  return h("div", {},
+    h("div", { class: "tiles" },
+      tile("Ingestion", num(i.events_last_minute) + " events/min", num(i.events_last_hour) + " in the last hour · lag " +
+        (i.lag_ms === null || i.lag_ms === undefined ? "–" : num(i.lag_ms / 1000, 1) + " s")),
+      tile("Publishing", "version " + (p.latest_version ?? "none"), lagging ? "an edge is behind or retrying" : "every edge has it", lagging),
+      tile("Database", mib(d.bytes), d.engine || ""),
+      tile("Monitor", ago(s.at, m.last_tick), (m.leader ? "this replica leads" : "another replica leads") + " · every " + m.interval_secs + " s"),
+      tile("Webhooks", num(w.failed_deliveries) + " failed deliveries", num(w.failed_attempts_last_day) + " failed attempts in 24 h", w.failed_deliveries > 0)),
+    h("details", {}, h("summary", {}, "Everything reported"), tree(s)));
+}
 
 export async function render(ctx) {
   const sys = h("div", { id: "system-health" }, note("Loading…"));
@@ -20,7 +44,7 @@ export async function render(ctx) {
     ]);
     if (!ctx.current()) return;
     clear(sys, s === null ? note("This control plane does not report system health (GET /api/v1/system) yet.")
-      : s.__error ? errorNote(s.__error) : tree(s));
+      : s.__error ? errorNote(s.__error) : overview(s));
     sys.dataset.state = s && !s.__error ? "ok" : "missing";
     clear(pub, !p ? note("No publish state.") : h("div", {},
       h("p", {}, "Latest snapshot version: ", h("strong", {}, p.latest_version === null ? "none" : String(p.latest_version))),

@@ -68,16 +68,7 @@ export async function render(ctx) {
     canEdit ? section("New report", "new-report", form) : null, section("Result", "result", out));
 
   async function load() {
-    let r;
-    try {
-      r = await get("/api/v1/reports");
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
-        clear(saved, note("This control plane does not keep saved reports (GET /api/v1/reports) yet."));
-        return;
-      }
-      throw e;
-    }
+    const r = await get("/api/v1/reports");
     if (!ctx.current()) return;
     const items = r.reports || [];
     clear(saved, !items.length ? note("No saved reports.") : h("ul", { class: "reports" }, items.map((x) => h("li", { "data-report": x.id },

@@ -38,14 +38,13 @@ export async function render(ctx) {
 
   async function load() {
     const [s, p, m] = await Promise.all([
-      maybe("/api/v1/system").catch((e) => ({ __error: e })),
+      get("/api/v1/system").catch((e) => ({ __error: e })),
       maybe("/api/v1/publish").catch(() => null),
       maybe("/api/v1/monitor").catch(() => null),
     ]);
     if (!ctx.current()) return;
-    clear(sys, s === null ? note("This control plane does not report system health (GET /api/v1/system) yet.")
-      : s.__error ? errorNote(s.__error) : overview(s));
-    sys.dataset.state = s && !s.__error ? "ok" : "missing";
+    clear(sys, s.__error ? errorNote(s.__error) : overview(s));
+    sys.dataset.state = s.__error ? "error" : "ok";
     clear(pub, !p ? note("No publish state.") : h("div", {},
       h("p", {}, "Latest snapshot version: ", h("strong", {}, p.latest_version === null ? "none" : String(p.latest_version))),
       !(p.targets || []).length ? note("No edge targets.") : table(["Edge", "Version", "State", "Attempts", "Last error", "Updated"],

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::html::esc;
+use super::esc;
 
 /// One variant's lift over time: `(at, lift, interval)` per point, oldest first.
 #[derive(Debug, Clone, PartialEq)]

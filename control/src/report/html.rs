@@ -9,25 +9,9 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::chart::{self, Series};
-use super::Row;
+use super::{esc, Row};
 use crate::model::TestRecord;
 use crate::results::{Analysis, Results, SRM_ALERT_P};
-
-/// Text as HTML, safe in element content and in quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// What the page shows.
 #[derive(Debug)]

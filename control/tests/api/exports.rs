@@ -88,12 +88,7 @@ fn close(got: &Value, want: &Value, at: &str) {
 
 crate::both!(exports_carry_the_results_numbers, exports);
 async fn exports(app: TestApp) {
-    app.running_test("t").await;
-    let key = app.ingest_key().await;
-    let (s, r) = app
-        .ingest(&key, Value::Array(crate::results::traffic()))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
+    crate::results::running_with_traffic(&app).await;
     let (_, results) = app.get("/api/v1/tests/t/results").await;
 
     // JSON.

@@ -12,24 +12,9 @@ fn manual_monitor(c: &mut edgewise_control::config::ServeArgs) {
     crate::monitor::manual(c);
 }
 async fn listing(app: TestApp) {
-    app.running_test("t").await;
-    let key = app.ingest_key().await;
-    let (s, r) = app
-        .ingest(&key, Value::Array(crate::results::traffic()))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
+    crate::results::running_with_traffic(&app).await;
     app.running_test("srm").await;
-    crate::monitor::seed(
-        &app,
-        "srm",
-        &[
-            ("control", "mobile", "", 100_000, 0),
-            ("b", "mobile", "", 98_000, 0),
-            ("control", "desktop", "", 150_000, 0),
-            ("b", "desktop", "", 150_000, 0),
-        ],
-    )
-    .await;
+    crate::monitor::seed(&app, "srm", crate::monitor::MOBILE_SRM).await;
     let (s, b) = app.post("/api/v1/tests", test_spec("draft")).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, r) = app.post("/api/v1/monitor/run", json!(null)).await;

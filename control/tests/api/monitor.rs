@@ -81,6 +81,15 @@ async fn history(app: TestApp) {
 /// Adds exposed units (and binomial conversions of `buy`) straight to the aggregate tables: the
 /// monitor's input, at volumes the API tests could not ingest in time. Rows are
 /// (variant, device, persona, units, conversions).
+/// A test's exposures where 2% of the variant's mobile ones were lost and desktop is balanced:
+/// an SRM in one segment while overall stays quiet.
+pub(crate) const MOBILE_SRM: &[(&str, &str, &str, i64, i64)] = &[
+    ("control", "mobile", "", 100_000, 0),
+    ("b", "mobile", "", 98_000, 0),
+    ("control", "desktop", "", 150_000, 0),
+    ("b", "desktop", "", 150_000, 0),
+];
+
 pub(crate) async fn seed(app: &TestApp, test: &str, rows: &[(&str, &str, &str, i64, i64)]) {
     let mut conn = app.db.writer.acquire().await.unwrap();
     for (variant, device, persona, units, conversions) in rows {
@@ -205,15 +214,7 @@ crate::both_with!(
 async fn segment_srm(app: TestApp) {
     for (key, rows) in [
         // 2% of the variant's mobile exposures lost; desktop balanced.
-        (
-            "mob",
-            vec![
-                ("control", "mobile", "", 100_000, 0),
-                ("b", "mobile", "", 98_000, 0),
-                ("control", "desktop", "", 150_000, 0),
-                ("b", "desktop", "", 150_000, 0),
-            ],
-        ),
+        ("mob", MOBILE_SRM.to_vec()),
         // 2% of one persona's lost; the rest balanced.
         (
             "per",

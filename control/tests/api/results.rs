@@ -28,6 +28,14 @@ fn event(
 
 /// 60 units in control (12 buy), 50 in b (15 buy); every fifth unit is on desktop, every
 /// third has persona "P"; buyers in b also spend 10 + i.
+/// Test `t` running with [`traffic`] ingested.
+pub(crate) async fn running_with_traffic(app: &TestApp) {
+    app.running_test("t").await;
+    let key = app.ingest_key().await;
+    let (s, r) = app.ingest(&key, Value::Array(traffic())).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{r}");
+}
+
 pub(crate) fn traffic() -> Vec<Value> {
     let mut events = Vec::new();
     for (variant, units, buyers) in [("control", 60, 12), ("b", 50, 15)] {

@@ -170,17 +170,7 @@ async fn results_status_alerts(app: TestApp) {
 
     // An alert: a test whose mobile split lost 2% of one arm; the monitor pauses it.
     app.running_test("srm").await;
-    crate::monitor::seed(
-        &app,
-        "srm",
-        &[
-            ("control", "mobile", "", 100_000, 0),
-            ("b", "mobile", "", 98_000, 0),
-            ("control", "desktop", "", 150_000, 0),
-            ("b", "desktop", "", 150_000, 0),
-        ],
-    )
-    .await;
+    crate::monitor::seed(&app, "srm", crate::monitor::MOBILE_SRM).await;
     let (st, r) = app.post("/api/v1/monitor/run", json!(null)).await;
     assert_eq!(st, StatusCode::OK, "{r}");
     let e = s

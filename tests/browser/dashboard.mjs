@@ -166,6 +166,19 @@ try {
   }));
   expect(after.marker === "same page" && after.navigations === nav0 && after.nav_type === "navigate",
     `the table (${JSON.stringify(before.units)} -> ${JSON.stringify(after.rows.map((r) => r.units))}) and the chart changed without a reload, ${done.update_ms} ms after the simulator settled (${done.live_mode})`);
+  // The device × persona cells add up to each variant's units.
+  await page.waitForSelector("#breakdown tr[data-cell]");
+  const crossed = await page.evaluate(() => {
+    const table = document.querySelector("#breakdown tr[data-cell]").closest("table");
+    const variants = [...table.querySelectorAll("thead th")].slice(2).map((th) => th.textContent.split(":")[0]);
+    const sums = Object.fromEntries(variants.map((v) => [v, 0]));
+    for (const tr of table.querySelectorAll("tr[data-cell]")) {
+      [...tr.querySelectorAll("td.num")].forEach((td, i) => { sums[variants[i]] += Number(td.textContent.split(" ")[0].replace(/,/g, "")); });
+    }
+    return { cells: table.querySelectorAll("tr[data-cell]").length, sums };
+  });
+  expect(crossed.cells > 1 && after.rows.every((r) => String(crossed.sums[r.variant]) === r.units),
+    `the device × persona table's ${crossed.cells} cells add up to each variant's units (${JSON.stringify(crossed.sums)})`);
   done.table = after.rows;
   done.sim_sent = sim.sent;
   await shot(page, "test");

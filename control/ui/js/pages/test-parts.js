@@ -73,6 +73,37 @@ export function breakdown(metric, results) {
   return table(["Segment", "Units per variant", "Lift [95% interval]", "SRM p"], rows);
 }
 
+// Device × persona crossed: each cell's exposed units per variant and the share of them with
+// the chosen metric (GET /aggregates, the cells the results are computed from).
+export function crossed(aggs, metric) {
+  const a = aggs && aggs.aggregates;
+  if (!a || !a.exposures.length || !metric) return null;
+  const variants = [...new Set(a.exposures.map((e) => e.variant))];
+  const cells = new Map();
+  const cell = (e) => {
+    const id = e.device + "\u0000" + e.persona;
+    if (!cells.has(id)) cells.set(id, { device: e.device, persona: e.persona, units: {}, with: {} });
+    return cells.get(id);
+  };
+  for (const e of a.exposures) {
+    const c = cell(e);
+    c.units[e.variant] = (c.units[e.variant] || 0) + e.units;
+  }
+  for (const m of a.metrics) {
+    if (m.metric !== metric.key) continue;
+    const c = cell(m);
+    c.with[m.variant] = (c.with[m.variant] || 0) + m.units;
+  }
+  const rows = [...cells.values()]
+    .sort((x, y) => x.device.localeCompare(y.device) || x.persona.localeCompare(y.persona))
+    .map((c) => h("tr", { "data-cell": c.device + "/" + c.persona },
+      h("th", { scope: "row" }, c.device), h("td", {}, c.persona || "–"),
+      variants.map((v) => h("td", { class: "num" }, num(c.units[v] || 0) + " · " +
+        (c.units[v] ? pct((c.with[v] || 0) / c.units[v]) : "–")))));
+  return table(["Device", "Persona", ...variants.map((v) => v + ": units · with " + metric.key)], rows,
+    "Device × persona: units, and the share of them with " + metric.key);
+}
+
 export function guardrails(results, test) {
   const gs = ((results && results.metrics) || []).filter((m) => m.role === "guardrail");
   if (!gs.length) return note("This test has no guardrail metrics.");

@@ -129,12 +129,13 @@ export async function render(ctx) {
       soft(maybe(histPath)),
     ]);
     const started = test.status !== "draft";
-    const [bandit, checks] = await Promise.all([
+    const [bandit, checks, aggs] = await Promise.all([
       test.allocation === "bandit" && started ? soft(maybe(`/api/v1/tests/${k}/bandit`)) : null,
       test.status === "draft" ? post(`/api/v1/tests/${k}/validate`).catch((e) => ({ failed: e.message })) : null,
+      started ? soft(maybe(`/api/v1/tests/${k}/aggregates`)) : null,
     ]);
     const metric = metricKey && results ? (results.metrics || []).find((m) => m.key === metricKey) : primaryOf(results);
-    return { test, results: started ? results : null, evaluation: started ? evaluation : null, alerts, approvals, bandit, checks, metric, hist: started ? hist : null };
+    return { test, results: started ? results : null, evaluation: started ? evaluation : null, alerts, approvals, bandit, checks, metric, aggs, hist: started ? hist : null };
   }
 
   function draw(s, first) {
@@ -157,7 +158,7 @@ export async function render(ctx) {
     clear(slots.charts, test.status === "draft" ? note("Not started.") : part.charts(s.hist, s.bandit, test));
     clear(slots.rec, test.status === "draft" ? note("Not started.") : part.recommendation(s.evaluation));
     clear(slots.guard, s.results ? part.guardrails(s.results, test) : note("No results yet."));
-    clear(slots.breakdown, s.results ? part.breakdown(s.metric, s.results) : note("No results yet."));
+    clear(slots.breakdown, s.results ? [part.breakdown(s.metric, s.results), part.crossed(s.aggs, s.metric)] : note("No results yet."));
     clear(slots.alerts, part.alertsList(s.alerts, atLeast(role, "editor"), ack));
     clear(slots.approvals, part.approvalsPart(s.approvals, test, atLeast(role, "approver"), act));
     clear(slots.ramp, part.ramp(test));

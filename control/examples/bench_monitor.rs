@@ -6,7 +6,8 @@
 //! segments (4 device classes × 4 personas, one aggregate cell per variant and segment), all
 //! written straight into the tables, then runs `ticks` ticks (default 5). The first tick also
 //! closes a history bucket (every cell copied into the history); the others only evaluate,
-//! store the evaluations and plan. It prints each tick's time.
+//! store the evaluations and plan. It prints each tick's time, then the time of the poll the
+//! dashboard's live stream makes every 0.5 s while a stream is open (`hub::poll`).
 
 use std::time::Instant;
 
@@ -121,6 +122,20 @@ async fn main() -> anyhow::Result<()> {
             report.actions.len()
         );
     }
+    // What every process with an open dashboard stream does every 0.5 s (crate::hub).
+    let mut cursor = edgewise_control::hub::baseline(&db).await?;
+    let mut polls = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        edgewise_control::hub::poll(&db, &mut cursor).await?;
+        polls.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    polls.sort_by(f64::total_cmp);
+    println!(
+        "live-stream poll: median {:.1} ms, worst {:.1} ms (20 polls)",
+        polls[polls.len() / 2],
+        polls[polls.len() - 1]
+    );
     db.close().await;
     Ok(())
 }

@@ -80,7 +80,7 @@ async function render(focus) {
     query: new URLSearchParams(location.search),
     // Whether this page is still the one shown (a slow fetch must not draw over the next page).
     current: () => gen === generation,
-    live: (refresh, key) => { if (gen === generation) live.watch(refresh, key); },
+    live: (refresh, key, every) => { if (gen === generation) live.watch(refresh, key, every); },
     navigate,
     onSignedIn: async () => { await loadSession(); showChrome(); if (session) live.start(); },
   };

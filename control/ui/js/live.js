@@ -50,21 +50,24 @@ async function run() {
 // hints inside the window fold into one trailing run.
 function schedule() {
   if (timer) return;
-  const wait = Math.max(0, lastRun + THROTTLE_MS - Date.now());
+  const every = Math.max(THROTTLE_MS, (current && current.every) || 0);
+  const wait = Math.max(0, lastRun + every - Date.now());
   timer = setTimeout(run, wait);
 }
 
 function onEvent(ev) {
   stats.events += 1;
   if (!current) return;
-  let key = null;
+  let keys = null;
   try {
     const data = JSON.parse(ev.data || "null");
-    key = data && typeof data === "object" ? data.test || data.key || null : null;
+    const one = data && typeof data === "object" ? data.test || data.key || null : null;
+    keys = one ? [one] : data && Array.isArray(data.tests) ? data.tests : null;
   } catch {
-    key = null;
+    keys = null;
   }
-  if (key && current.key && key !== current.key) return;
+  // An event that names tests, none of them this page's: nothing here changed.
+  if (keys && current.key && !keys.includes(current.key)) return;
   schedule();
 }
 
@@ -98,9 +101,11 @@ export function start() {
   }, POLL_MS);
 }
 
-// The page being shown: `refresh` refetches its data; `key` a test key, for events that name one.
-export function watch(refresh, key) {
-  current = refresh ? { refresh, key: key || null } : null;
+// The page being shown: `refresh` refetches its data; `key` a test key, for events that name
+// tests; `every` the least time between two refreshes when more than 500 ms (a page whose
+// data costs the server more to read).
+export function watch(refresh, key, every) {
+  current = refresh ? { refresh, key: key || null, every: every || 0 } : null;
 }
 
 export function stop() {

@@ -25,7 +25,9 @@ const CLIENT_SIDE: &str = "<!doctype html>\n<html><head><title>Client</title></h
 <script>document.getElementById('hero').textContent = 'Changed in the browser';</script>\
 </body></html>\n";
 
-fn browse(url: &str) -> Value {
+/// The browser's view of `url`; a failed run's message carries the worker's log (where a page
+/// that never finished loading says why).
+fn browse(url: &str, worker: &Worker) -> Value {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),
@@ -40,9 +42,10 @@ fn browse(url: &str) -> Value {
         .expect("node tests/browser/proxy.mjs");
     assert!(
         out.status.success(),
-        "the browser run failed:\n{}\n{}",
+        "the browser run failed:\n{}\n{}\nthe worker's log:\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        worker.log_text()
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -69,7 +72,7 @@ fn the_variant_is_in_the_delivered_page_and_never_flickers() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["warnings"], json!([]), "{}", r.body);
 
-    let seen = browse(&worker.url("/p/flicker"));
+    let seen = browse(&worker.url("/p/flicker"), &worker);
     let delivered = seen["delivered"].as_str().unwrap();
     assert!(
         delivered.contains(">Variant B headline</h1>") && !delivered.contains("Control headline"),
@@ -105,7 +108,7 @@ fn the_variant_is_in_the_delivered_page_and_never_flickers() {
     assert_eq!(got[0]["logged_by"], "edge", "{got:?}");
 
     // The harness sees a change made in the browser after parsing.
-    let client = browse(&worker.url("/p/client"));
+    let client = browse(&worker.url("/p/client"), &worker);
     assert_eq!(client["at_parse"], "Control headline", "{client}");
     assert_eq!(client["final"], "Changed in the browser", "{client}");
     assert!(

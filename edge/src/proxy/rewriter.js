@@ -64,7 +64,9 @@ export function rewrite(response, changes, headHtml, headers) {
     // UTF-16), and a response it was given cannot be served any more (the answer hangs): ask it
     // first about an empty one of the same type, so the page can still go out as it came.
     const type = response.headers.get("content-type") || "";
-    new HTMLRewriter().transform(new Response("", { headers: { "content-type": type } }));
+    const probe = new HTMLRewriter().transform(new Response("", { headers: { "content-type": type } }));
+    // Its stream is never read: cancelled, so nothing of it stays pending in the request.
+    if (probe.body) probe.body.cancel().catch(() => {});
     out = rewriter.transform(response);
   } catch (e) {
     console.error("edgewise: cannot rewrite, serving the page unmodified:", String(e));

@@ -96,9 +96,12 @@ async fn evaluation(
 ) -> AppResult<Response> {
     let mut conn = state.db.reader.acquire().await?;
     tests::get_or_404(&mut conn, &key).await?;
+    // The test exists (else 404), so a missing evaluation is a state of the test, not a missing
+    // resource: the monitor evaluates running tests, at its next tick for one just started.
     let body = monitor::evaluation(&mut conn, &key).await?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "an evaluation of `{key}` (the monitor has not seen it running)"
+        AppError::Conflict(format!(
+            "`{key}` has no evaluation yet: the monitor evaluates running tests, every {} s",
+            state.jobs.config.interval.as_secs_f64()
         ))
     })?;
     Ok((

@@ -19,6 +19,18 @@ pub(crate) fn manual(c: &mut edgewise_control::config::ServeArgs) {
 crate::both_with!(history_is_written_once_per_bucket, history, manual);
 async fn history(app: TestApp) {
     app.running_test("h").await;
+    // Running but not yet ticked: the test is there, its evaluation is not (yet) — a state,
+    // not a missing resource; an unknown test is the 404.
+    let (s, e) = app.get("/api/v1/tests/h/monitor").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(e["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no evaluation yet"));
+    assert_eq!(
+        app.get("/api/v1/tests/nope/monitor").await.0,
+        StatusCode::NOT_FOUND
+    );
     let key = app.ingest_key().await;
     let events: Vec<Value> = (0..20)
         .map(|i| {

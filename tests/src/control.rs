@@ -30,30 +30,38 @@ impl ControlPlane {
     pub fn prepare() -> ControlPlane {
         let dir = TempDir::new("edgewise-control");
         let port = tools::PortLease::new();
-        let db = format!("sqlite://{}", dir.path().join("edgewise.db").display());
-        let cli = |args: &[&str]| {
-            let out = Command::new(tools::edgewise_cli())
-                .args(args)
-                .args(["--database-url", &db])
-                .output()
-                .unwrap_or_else(|e| panic!("edgewise {args:?}: {e}"));
-            assert!(
-                out.status.success(),
-                "edgewise {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
-        let admin_token = cli(&["token", "create", "--role", "admin"]);
-        let ingest_key = cli(&["ingest-key", "create", "--site", "e2e"]);
-        ControlPlane {
+        let mut control = ControlPlane {
             base: format!("http://127.0.0.1:{}", port.port),
-            admin_token,
-            ingest_key,
+            admin_token: String::new(),
+            ingest_key: String::new(),
             client: Client::new(),
             dir,
             _port: port,
-        }
+        };
+        control.admin_token = control.token("admin");
+        control.ingest_key = control.cli(&["ingest-key", "create", "--site", "e2e"]);
+        control
+    }
+
+    /// Runs the CLI on its database; returns what it printed on stdout, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let db = format!("sqlite://{}", self.database_file().display());
+        let out = Command::new(tools::edgewise_cli())
+            .args(args)
+            .args(["--database-url", &db])
+            .output()
+            .unwrap_or_else(|e| panic!("edgewise {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "edgewise {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A new API token of `role`.
+    pub fn token(&self, role: &str) -> String {
+        self.cli(&["token", "create", "--role", role])
     }
 
     /// Writes `start.sh` and `restart.sh` and starts the server, pushing to `edge` with
@@ -118,7 +126,12 @@ impl ControlPlane {
 
     /// An admin API call; `body` is JSON.
     pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
-        let auth = format!("Bearer {}", self.admin_token);
+        self.api_as(&self.admin_token, method, path, body)
+    }
+
+    /// An API call with `token`; `body` is JSON.
+    pub fn api_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let auth = format!("Bearer {token}");
         let text = body.map(Value::to_string);
         self.client.send(
             method,

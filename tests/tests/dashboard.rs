@@ -28,21 +28,6 @@ fn chromium() -> String {
     chromium
 }
 
-/// A token of `role`, made with the CLI on the control plane's database.
-fn token(control: &ControlPlane, role: &str) -> String {
-    let out = Command::new(tools::edgewise_cli())
-        .args(["token", "create", "--role", role, "--database-url"])
-        .arg(format!("sqlite://{}", control.database_file().display()))
-        .output()
-        .expect("edgewise token create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// Whether the edge assigns the test to any of 20 visitors (the test covers half of them);
 /// `None` while it does not know the test (or a request did not get through).
 fn assigned(worker: &Worker, key: &str) -> Option<bool> {
@@ -111,7 +96,7 @@ fn csv_matches_results(csv: &str, results: &Value) {
 fn the_dashboard_drives_a_test_live_and_safely() {
     let chromium = chromium();
     let control = ControlPlane::prepare();
-    let viewer = token(&control, "viewer");
+    let viewer = control.token("viewer");
     let worker = Worker::start(&[
         ("CONTROL_URL", control.base.as_str()),
         ("INGEST_KEY", control.ingest_key.as_str()),

@@ -40,7 +40,9 @@ async fn view(conn: &mut sqlx::AnyConnection, key: &str) -> AppResult<Value> {
     let test = tests::get_or_404(&mut *conn, key).await?;
     let (risk, status) = crate::checks::approval(&mut *conn, &test.spec).await?;
     let history = approvals::list(&mut *conn, key).await?;
-    Ok(json!({"test": key, "risk": risk, "status": status, "history": history}))
+    // Who created or changed it: they may not approve it (the dashboard offers them no button).
+    let authors = approvals::authors(&mut *conn, key).await?;
+    Ok(json!({"test": key, "risk": risk, "status": status, "history": history, "authors": authors}))
 }
 
 async fn read(

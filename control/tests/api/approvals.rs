@@ -91,6 +91,10 @@ async fn approvals_follow_the_four_eyes_rule(app: TestApp) {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"]["satisfied"], false, "{v}");
     assert_eq!(v["history"].as_array().unwrap().len(), 1);
+    // Its authors are the editor who created it and the admin who changed it, not the approver.
+    let authors = v["authors"].as_array().unwrap();
+    assert_eq!(authors.len(), 2, "{v}");
+    assert!(!authors.contains(&v["history"][0]["actor"]), "{v}");
     let (s, e) = app.post("/api/v1/tests/t/start", json!(null)).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     let (s, e) = app.post("/api/v1/tests/t/approve", json!(null)).await;

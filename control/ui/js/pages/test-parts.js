@@ -136,9 +136,11 @@ export function recommendation(evaluation) {
     h("p", { class: "help" }, "Evaluated " + when(evaluation.at) + ", " + num(evaluation.days_running, 2) + " days running"));
 }
 
-export function approvalsPart(ap, test, canApprove, act) {
+export function approvalsPart(ap, test, canApprove, me, act) {
   if (!ap) return note("No risk score.");
   const st = ap.status || {};
+  // The API refuses an author's approval (four eyes): an author is told so instead of offered it.
+  const author = (ap.authors || []).includes(me);
   return h("div", {},
     h("p", {}, "Risk score ", h("strong", { "data-risk": ap.risk.score }, String(ap.risk.score)), " of 100 · approvals needed ",
       String(st.needed), st.satisfied ? " · satisfied" : " · not yet satisfied"),
@@ -147,11 +149,13 @@ export function approvalsPart(ap, test, canApprove, act) {
         h("td", { class: "num" }, num(f.points, 1) + " / " + num(f.max, 0))))),
     st.approved_by && st.approved_by.length ? h("p", {}, "Approved by " + st.approved_by.join(", ")) : null,
     (st.rejected_by || []).map((r) => h("p", { class: "status bad" }, "Rejected by " + r[0] + ": " + (r[1] || ""))),
-    test.status === "draft" && canApprove ? h("div", { class: "actions" },
-      h("button", { type: "button", onclick: () => act("approve") }, "Approve"),
+    test.status === "draft" && canApprove && author
+      ? note("You created or changed this test: another approver decides on it.") : null,
+    test.status === "draft" && canApprove && !author ? h("div", { class: "actions" },
+      h("button", { type: "button", "data-action": "approve", onclick: () => act("approve") }, "Approve"),
       h("label", { for: "reject-why", class: "sr-only" }, "Why reject"),
       h("input", { id: "reject-why", placeholder: "Why reject" }),
-      h("button", { type: "button", onclick: () => act("reject", { comment: document.getElementById("reject-why").value || "rejected" }) }, "Reject"))
+      h("button", { type: "button", "data-action": "reject", onclick: () => act("reject", { comment: document.getElementById("reject-why").value || "rejected" }) }, "Reject"))
       : null,
     (ap.history || []).length ? table(["When", "Who", "Decision", "Comment"], ap.history.map((e) =>
       h("tr", {}, h("td", {}, when(e.at)), h("td", {}, e.actor), h("td", {}, e.decision), h("td", {}, e.comment)))) : null);

@@ -160,7 +160,7 @@ export async function render(ctx) {
     clear(slots.guard, s.results ? part.guardrails(s.results, test) : note("No results yet."));
     clear(slots.breakdown, s.results ? [part.breakdown(s.metric, s.results), part.crossed(s.aggs, s.metric)] : note("No results yet."));
     clear(slots.alerts, part.alertsList(s.alerts, atLeast(role, "editor"), ack));
-    clear(slots.approvals, part.approvalsPart(s.approvals, test, atLeast(role, "approver"), act));
+    clear(slots.approvals, part.approvalsPart(s.approvals, test, atLeast(role, "approver"), ctx.session.token_id, act));
     clear(slots.ramp, part.ramp(test));
     clear(slots.checks, !s.checks ? note("Checked at start; the test has started.") : s.checks.failed ? errorNote(s.checks.failed)
       : !s.checks.errors.length && !s.checks.warnings.length ? note("All checks pass.")

@@ -1,5 +1,6 @@
 // An in-memory KV namespace for plain workerd: workerd's kvNamespace binding speaks HTTP to
-// this service (GET/PUT/DELETE https://fake-host/<url-encoded key>). Benchmark use only.
+// this service (GET/PUT/DELETE https://fake-host/<url-encoded key>). For the benchmarks and
+// the tests that run the worker on plain workerd (tests/src/worker.rs).
 const store = new Map();
 
 export default {

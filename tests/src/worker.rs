@@ -106,6 +106,87 @@ impl Worker {
         Ok(worker)
     }
 
+    /// The built worker on plain `workerd` (no wrangler, no Miniflare in front of it), with
+    /// `vars` on top of the test defaults, an in-memory KV namespace (`scripts/bench/kv.js`)
+    /// and no queue. For what the local proxy chain of `wrangler dev` does not let through.
+    pub fn start_workerd(vars: &[(&str, &str)]) -> Worker {
+        let state = TempDir::new("edgewise-workerd");
+        let port = tools::PortLease::new();
+        let root = tools::root();
+        for (from, to) in [
+            ("edge/build/index.js", "index.js"),
+            ("edge/build/index_bg.wasm", "index_bg.wasm"),
+            ("scripts/bench/kv.js", "kv.js"),
+        ] {
+            std::fs::copy(root.join(from), state.path().join(to))
+                .unwrap_or_else(|e| panic!("{from}: {e} (scripts/build-edge builds the worker)"));
+        }
+        let toml = std::fs::read_to_string(root.join("wrangler.toml")).expect("wrangler.toml");
+        let date = toml
+            .lines()
+            .find_map(|l| l.strip_prefix("compatibility_date = "))
+            .expect("compatibility_date in wrangler.toml")
+            .trim_matches('"');
+        let bindings: Vec<String> = [
+            ("EDGE_ADMIN_SECRET", ADMIN_SECRET),
+            ("INGEST_KEY", INGEST_KEY),
+            ("COOKIE_NAME", "edgewise_uid"),
+            ("CONTROL_URL", "http://127.0.0.1:9"),
+        ]
+        .iter()
+        .chain(vars)
+        .map(|(k, v)| format!("(name = {k:?}, text = {v:?})"))
+        .collect();
+        let config = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "edge", worker = .edge), (name = "kv", worker = .kv),
+              (name = "internet", network = (allow = ["private", "public", "local"]))],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "edge")],
+);
+const edge :Workerd.Worker = (
+  modules = [(name = "index.js", esModule = embed "index.js"),
+             (name = "index_bg.wasm", wasm = embed "index_bg.wasm")],
+  compatibilityDate = "{date}",
+  globalOutbound = "internet",
+  bindings = [(name = "SNAPSHOTS", kvNamespace = "kv"), {bindings}],
+);
+const kv :Workerd.Worker = (modules = [(name = "kv.js", esModule = embed "kv.js")],
+                            compatibilityDate = "{date}");
+"#,
+            port = port.port,
+            bindings = bindings.join(", "),
+        );
+        let file = state.path().join("config.capnp");
+        std::fs::write(&file, config).expect("write the workerd config");
+        let log = state.path().join("workerd.log");
+        let out = File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("dup log: {e}"));
+        let child = Command::new("setsid")
+            .arg(root.join("node_modules/.bin/workerd"))
+            .arg("serve")
+            .arg(&file)
+            .current_dir(state.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start workerd: {e}"));
+        let mut worker = Worker {
+            child,
+            base: format!("http://127.0.0.1:{}", port.port),
+            client: Client::new(),
+            persist: state.path().join("persist"),
+            log,
+            _ports: [port, tools::PortLease::new()],
+            _state: state,
+        };
+        if let Err(log) = worker.wait_ready() {
+            panic!("workerd exited before serving:\n{log}");
+        }
+        worker
+    }
+
     /// Waits for the first 200 from `/v1/health`; the log if wrangler exits first.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -207,7 +288,10 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // setsid made the child the leader of its own group: signal the whole group.
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -215,7 +299,10 @@ impl Drop for Worker {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }

@@ -234,14 +234,23 @@ pub fn system_with(spec: &Value) -> (ControlPlane, Worker, Duration) {
     system_serving(spec, &[])
 }
 
-/// [`system_with`], the control plane started with `args` too.
-pub fn system_serving(spec: &Value, args: &[&str]) -> (ControlPlane, Worker, Duration) {
+/// The control plane (started with `args`) and the worker (with `vars` too) on workerd, each
+/// knowing the other: the worker forwards beacons to it, it publishes to the worker.
+pub fn control_and_worker(vars: &[(&str, &str)], args: &[&str]) -> (ControlPlane, Worker) {
     let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
+    let mut all = vec![
         ("CONTROL_URL", control.base.as_str()),
         ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
+    ];
+    all.extend_from_slice(vars);
+    let worker = Worker::start(&all);
     control.start_with(&worker.base, ADMIN_SECRET, args);
+    (control, worker)
+}
+
+/// [`system_with`], the control plane started with `args` too.
+pub fn system_serving(spec: &Value, args: &[&str]) -> (ControlPlane, Worker, Duration) {
+    let (control, worker) = control_and_worker(&[], args);
     let key = spec["key"].as_str().unwrap();
     let created = control.api("POST", "/api/v1/tests", Some(spec));
     assert_eq!(created.status, 201, "{}", created.body);

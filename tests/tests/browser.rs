@@ -6,9 +6,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use edgewise_tests::control::ControlPlane;
+use edgewise_tests::control::{control_and_worker, ControlPlane};
 use edgewise_tests::tools::{self, TempDir};
-use edgewise_tests::worker::{Worker, ADMIN_SECRET};
 use serde_json::{json, Value};
 
 struct Server(Child);
@@ -27,12 +26,7 @@ fn the_demo_page_shows_its_variant_and_the_click_converts() {
         std::path::Path::new(&chromium).exists(),
         "{chromium} is missing: `apt-get install chromium` (scripts/test does it)"
     );
-    let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
-    control.start(&worker.base, ADMIN_SECRET);
+    let (control, worker) = control_and_worker(&[], &[]);
 
     // The demo site, with the worker's URL in its script tag.
     let site = TempDir::new("edgewise-demo");

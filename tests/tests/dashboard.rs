@@ -11,9 +11,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use edgewise_tests::control::{decision_of, edge_assign, simulate, ControlPlane};
+use edgewise_tests::control::{
+    control_and_worker, decision_of, edge_assign, simulate, ControlPlane,
+};
 use edgewise_tests::tools;
-use edgewise_tests::worker::{Worker, ADMIN_SECRET};
+use edgewise_tests::worker::Worker;
 use serde_json::{json, Value};
 
 const KEY: &str = "dash-headline";
@@ -95,18 +97,12 @@ fn csv_matches_results(csv: &str, results: &Value) {
 #[test]
 fn the_dashboard_drives_a_test_live_and_safely() {
     let chromium = chromium();
-    let control = ControlPlane::prepare();
-    let viewer = control.token("viewer");
-    let worker = Worker::start(&[
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
     // Ticks every second and 2-second history buckets, so the chart's series grows in the test.
-    control.start_with(
-        &worker.base,
-        ADMIN_SECRET,
+    let (control, worker) = control_and_worker(
+        &[],
         &["--monitor-interval-secs", "1", "--history-bucket-secs", "2"],
     );
+    let viewer = control.token("viewer");
     let xss = json!({
         "key": XSS_KEY,
         "description": "<script>window.__xss=1</script>",
@@ -234,12 +230,7 @@ fn the_dashboard_drives_a_test_live_and_safely() {
 #[ignore]
 fn first_load_with_100_running_tests() {
     let chromium = chromium();
-    let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
-    control.start(&worker.base, ADMIN_SECRET);
+    let (control, worker) = control_and_worker(&[], &[]);
     for i in 0..100 {
         let key = format!("bench-{i:03}");
         let spec = json!({

@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use edgewise_tests::control::{decision_of, edge_assign, ControlPlane};
+use edgewise_tests::control::{control_and_worker, decision_of, edge_assign, ControlPlane};
 use edgewise_tests::gen::USER_AGENTS;
 use edgewise_tests::origin::{Origin, Page};
-use edgewise_tests::worker::{Worker, ADMIN_SECRET};
 use serde_json::{json, Value};
 
 const PAGE: &str = "<!doctype html>\n<html><head><title>Hero</title></head><body>\
@@ -35,13 +34,7 @@ fn rendered_exposures_reach_the_control_plane_flagged_as_the_edges() {
     let mut pages = HashMap::new();
     pages.insert("/p/hero".to_owned(), Page::html(PAGE));
     let origin = Origin::start(pages);
-    let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
-        ("PROXY_ORIGIN", origin.base.as_str()),
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
-    control.start(&worker.base, ADMIN_SECRET);
+    let (control, worker) = control_and_worker(&[("PROXY_ORIGIN", origin.base.as_str())], &[]);
     let spec = json!({
         "key": "hero",
         "variants": [

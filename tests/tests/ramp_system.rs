@@ -11,8 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use edgewise_tests::control::{decision_of, edge_assign, simulate, ControlPlane};
-use edgewise_tests::worker::{Worker, ADMIN_SECRET};
+use edgewise_tests::control::{
+    control_and_worker, decision_of, edge_assign, simulate, ControlPlane,
+};
+use edgewise_tests::worker::Worker;
 use serde_json::{json, Value};
 
 const KEY: &str = "ramp-system";
@@ -195,16 +197,7 @@ fn ramp_audit(control: &ControlPlane) -> Vec<(f64, bool, i64)> {
 #[test]
 fn the_edge_serves_each_ramp_step_and_a_guardrail_regression_steps_it_back() {
     let begun = Instant::now();
-    let control = ControlPlane::prepare();
-    let worker = Worker::start(&[
-        ("CONTROL_URL", control.base.as_str()),
-        ("INGEST_KEY", control.ingest_key.as_str()),
-    ]);
-    control.start_with(
-        &worker.base,
-        ADMIN_SECRET,
-        &["--monitor-interval-secs", "1"],
-    );
+    let (control, worker) = control_and_worker(&[], &["--monitor-interval-secs", "1"]);
     let created = control.api("POST", "/api/v1/tests", Some(&spec()));
     assert_eq!(created.status, 201, "{}", created.body);
     let started = control.api("POST", &format!("/api/v1/tests/{KEY}/start"), None);

@@ -1,5 +1,6 @@
 //! The live stream's source (`GET /api/v1/stream`): one task per process reads what changed
-//! from the database every [`POLL`] while someone listens, and broadcasts it to every open
+//! from the database every [`POLL`] (longer when a poll is slow: [`wait_after`]) while someone
+//! listens, and broadcasts it to every open
 //! stream of this process.
 //!
 //! Changes are read from the database, never from in-process calls, so a change made through
@@ -32,8 +33,18 @@ use crate::db::audit::{self, Stored};
 use crate::db::{monitor, now_ms, Db};
 use crate::error::AppResult;
 
-/// How often the database is read while someone listens.
+/// How often the database is read while someone listens, at least ([`wait_after`]).
 pub const POLL: Duration = Duration::from_millis(500);
+/// The longest wait between polls, however long they take: a page hears of a change within
+/// about this plus one poll.
+pub const MAX_WAIT: Duration = Duration::from_millis(1500);
+
+/// The wait before the next poll, after one that took `took`: [`POLL`], or twice the poll's
+/// own time when that is longer (so polling takes at most a third of a core), up to
+/// [`MAX_WAIT`].
+pub fn wait_after(took: Duration) -> Duration {
+    (took * 2).clamp(POLL, MAX_WAIT)
+}
 /// Alerts re-read below the newest seen id, for inserts that commit out of id order.
 pub const ALERT_LOOKBACK: i64 = 100;
 /// Changes kept for a slow stream before it misses some (and gets `resync`).
@@ -251,9 +262,10 @@ pub async fn run(hub: std::sync::Arc<Hub>, db: Db, mut stop: watch::Receiver<boo
     // are not, and the poll only takes them again (what changed meanwhile concerns no one).
     let mut c = Cursor::default();
     let mut current = false;
+    let mut wait = POLL;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = hub.wake.notified() => {}
             _ = stop.changed() => {}
         }
@@ -265,6 +277,7 @@ pub async fn run(hub: std::sync::Arc<Hub>, db: Db, mut stop: watch::Receiver<boo
             continue;
         }
         let n = hub.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let began = std::time::Instant::now();
         let polled = if current {
             poll(&db, &mut c).await
         } else {
@@ -283,6 +296,7 @@ pub async fn run(hub: std::sync::Arc<Hub>, db: Db, mut stop: watch::Receiver<boo
             }
             Err(e) => tracing::warn!(error = %e, "live stream: reading changes failed"),
         }
+        wait = wait_after(began.elapsed());
     }
     hub.close();
 }
@@ -348,6 +362,15 @@ mod tests {
         );
         assert!(status_event(&entry("alert.ack", None)).is_none());
         assert!(status_event(&entry("token.create", None)).is_none());
+    }
+
+    #[test]
+    fn slow_polls_wait_longer_up_to_a_bound() {
+        let ms = Duration::from_millis;
+        assert_eq!(wait_after(ms(24)), POLL);
+        assert_eq!(wait_after(ms(250)), POLL);
+        assert_eq!(wait_after(ms(400)), ms(800));
+        assert_eq!(wait_after(ms(5000)), MAX_WAIT);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-// Four eyes and a bandit's allocation in the dashboard, in headless Chromium; driven by
+// Four eyes, a bandit's allocation and a stop with a winner in the dashboard, in headless Chromium; driven by
 // tests/tests/dashboard_review.rs, which sets everything up first. Every failed expectation
 // throws; the last stdout line is what the page showed, for Rust to compare with the API.
 //
@@ -49,6 +49,12 @@ try {
   seen.bars = await chart.locator("rect").count();
   seen.summary = await chart.locator("desc").textContent();
   expect(seen.periods >= 2, `the chart shows the moves of the weights (${seen.periods} periods)`);
+
+  // Stopped from the page, serving arm c to everyone.
+  await page.selectOption("#winner", "c");
+  await page.click("[data-action=stop]");
+  await page.waitForSelector("[data-action=archive]");
+  expect((await page.locator("main").textContent()).includes("winner c"), "the page shows the winner");
   expect(errors.length === 0, "no page errors or dialogs: " + errors.join("; "));
   console.log(JSON.stringify(seen));
 } finally {

@@ -6,11 +6,11 @@
 //!   it: four eyes);
 //! - a bandit whose third arm converts five times as well moves its traffic under `edgewise
 //!   simulate`; the page's allocation chart shows every period the API records and the latest
-//!   weights.
+//!   weights; stopped from the page with that arm the winner, the edge serves it to everyone.
 
 use std::process::Command;
 
-use edgewise_tests::control::{simulate, system_serving, ControlPlane};
+use edgewise_tests::control::{decision_of, edge_assign, simulate, system_serving, ControlPlane};
 use edgewise_tests::tools;
 use serde_json::{json, Value};
 
@@ -143,6 +143,28 @@ fn approvals_and_bandit_allocation_in_the_browser() {
     let drawn = seen["periods"].as_u64().unwrap() as usize;
     assert!(drawn >= 2 && drawn <= periods.len(), "{seen} vs {api}");
     assert_eq!(seen["bars"].as_u64(), Some(3 * drawn as u64), "{seen}");
+    // Stopped from the page with `c` the winner: the edge serves `c`'s content to everyone (a
+    // stopped test is published paused with the winner first: counted by no one).
+    let t = ok(
+        control.api("GET", &format!("/api/v1/tests/{BANDIT}"), None),
+        200,
+    );
+    assert_eq!(
+        (&t["status"], &t["winner"]),
+        (&json!("stopped"), &json!("c"))
+    );
+    let serves_c = ControlPlane::wait_until(std::time::Duration::from_secs(30), || {
+        (0..10).all(|i| {
+            decision_of(&edge_assign(&worker, &format!("after-{i}")), BANDIT)
+                .is_some_and(|d| d["content"] == json!({"cta": "Add to cart"}))
+        })
+    });
+    assert!(
+        serves_c.is_some(),
+        "the edge does not serve the winner: {}",
+        edge_assign(&worker, "after-0")
+    );
+
     // "Current weights: a 5.0%, b 5.0%, c 90.0%", each to 0.1%.
     let summary = seen["summary"].as_str().unwrap();
     let shown: Vec<f64> = summary

@@ -188,11 +188,16 @@ try {
   done.csv = fs.readFileSync(await download.path(), "utf8");
   expect(done.csv.length > 0, "the CSV export downloads (" + done.csv.length + " bytes)");
 
-  // 7. Pause from the page: the edge stops assigning it.
+  // 7. Pause from the page: the edge stops assigning it; resume: it assigns it again.
   await page.click("[data-action=pause]");
   await page.waitForSelector("[data-action=resume]");
   expect((await text(page, "h1")).includes("paused"), "paused from the page");
   await ask({ need: "edge_stops", key: KEY });
+  // Resumed from the page: the edge assigns it again.
+  await page.click("[data-action=resume]");
+  await page.waitForSelector("[data-action=pause]");
+  expect((await text(page, "h1")).includes("running"), "resumed from the page");
+  await ask({ need: "edge_serves", key: KEY });
 
   // 8. XSS: the hostile name and content show as text and run nothing.
   await page.goto(base + "/tests/" + cfg.xss_key);

@@ -4,7 +4,7 @@
 //! field errors appear as the form changes), starts it, and asks this test to drive
 //! `edgewise simulate` traffic and to check what the edge serves; the variant table and the lift
 //! chart must change without a reload, a pause from the page must stop the edge assigning the
-//! test, the CSV export must carry the API's numbers, hostile text must show as text, and a
+//! test (and a resume make it assign it again), the CSV export must carry the API's numbers, hostile text must show as text, and a
 //! viewer must be offered no change (and be refused one by the API).
 
 use std::io::{BufRead, BufReader, Write};
@@ -193,8 +193,8 @@ fn the_dashboard_drives_a_test_live_and_safely() {
     );
     println!("dashboard: {done:#}");
 
-    // What the page's table showed is what the API says (the page is not updated after the
-    // pause: no units arrive for a paused test).
+    // What the page's table showed is what the API says (no units arrive after the traffic: the
+    // edge's probes since are not exposures).
     let results = control
         .api("GET", &format!("/api/v1/tests/{KEY}/results"), None)
         .json();

@@ -9,7 +9,9 @@
 use edgewise_shared::bandit::{Allocation, BanditSettings};
 use edgewise_shared::compile::{without_skipped, Warning};
 use edgewise_shared::decide::{DecisionOverrides, DecisionSettings};
-use edgewise_shared::limits::{is_key, KEY_RULE, MAX_DESCRIPTION_CHARS, MAX_TAGS};
+use edgewise_shared::limits::{
+    is_key, is_path_segment, KEY_RULE, MAX_DESCRIPTION_CHARS, MAX_TAGS, PATH_SEGMENT_RULE,
+};
 use edgewise_shared::snapshot::{
     HoldoutDef, LayerDef, LayerSlot, MetricDef, MetricRole, PersonaDef, Snapshot, Targeting,
     TestDef, TestStatus as WireStatus, VariantDef, SCHEMA_VERSION,
@@ -325,6 +327,9 @@ pub fn validate_test(
     require_primary: bool,
 ) -> Problems {
     let mut p = Problems::default();
+    if !is_path_segment(&candidate.key) {
+        p.invalid.push(FieldError::new("key", PATH_SEGMENT_RULE));
+    }
     if candidate.description.chars().count() > MAX_DESCRIPTION_CHARS {
         p.invalid.push(FieldError::new(
             "description",

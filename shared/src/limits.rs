@@ -117,6 +117,16 @@ pub fn is_key(key: &str) -> bool {
 /// The message for a key that [`is_key`] refuses.
 pub const KEY_RULE: &str = "must be 1 to 100 printable ASCII characters (no spaces)";
 
+/// Whether a name can be one segment of a URL path (`/api/v1/tests/{key}`): anything but `.`
+/// and `..`, which clients resolve as dot segments (RFC 3986, 5.2.4) before sending, so a test
+/// or template named so could be created but never read, changed or started.
+pub fn is_path_segment(name: &str) -> bool {
+    name != "." && name != ".."
+}
+
+/// The message for a name that [`is_path_segment`] refuses.
+pub const PATH_SEGMENT_RULE: &str = "may not be `.` or `..`: a URL names it";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +159,7 @@ mod tests {
         assert!(!is_key("a b"));
         assert!(!is_key("a\tb"));
         assert!(!is_key(""));
+        assert!(is_path_segment("a..b") && is_path_segment(".x") && is_path_segment("..."));
+        assert!(!is_path_segment(".") && !is_path_segment(".."));
     }
 }

@@ -241,6 +241,20 @@ async fn every_rejection_has_the_error_shape(app: TestApp) {
         (
             Method::POST,
             "/api/v1/tests",
+            Some(test_spec("..")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key",
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates",
+            Some(json!({"name": ".", "content": {"headline": "Hi"}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tests",
             Some(no_variant_key),
             StatusCode::UNPROCESSABLE_ENTITY,
             "variants[1].key",

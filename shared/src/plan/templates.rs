@@ -167,6 +167,9 @@ impl TemplateDef {
                 format!("must be 1 to {MAX_NAME_CHARS} of A–Z a–z 0–9 _ . -"),
             ));
         }
+        if !crate::limits::is_path_segment(&self.name) {
+            return Err(("name".into(), crate::limits::PATH_SEGMENT_RULE.into()));
+        }
         if named(&self.name).is_some() {
             return Err(("name".into(), "is a built-in template's name".into()));
         }
@@ -231,6 +234,8 @@ mod tests {
         };
         assert_eq!(bad(json!({"name": "a/b"})), "name");
         assert_eq!(bad(json!({"name": "headline"})), "name");
+        assert_eq!(bad(json!({"name": ".."})), "name");
+        assert_eq!(bad(json!({"name": "."})), "name");
         assert_eq!(bad(json!({"content": {}})), "content");
         assert_eq!(bad(json!({"content": {"a b": 1}})), "content.a b");
     }
